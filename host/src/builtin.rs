@@ -1,0 +1,44 @@
+//! The plugins built into the binary: the default plugin set used when no
+//! manifest is given, embedded at build time from `plugins/`.
+
+/// Where this build put every plugin component of the workspace (the default
+/// set, the examples and the fault-injection plugin). Tests and benches load
+/// the examples from here; a deployed scheduler only uses [`DEFAULT_SET`].
+pub const ARTIFACT_DIR: &str = env!("WASM_SCHEDULER_PLUGIN_DIR");
+
+/// A plugin compiled into the binary.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinPlugin {
+    /// The name the default profile gives it.
+    pub name: &'static str,
+    /// Its score weight in the default profile.
+    pub weight: i64,
+    /// The component bytes.
+    pub wasm: &'static [u8],
+}
+
+/// The default plugin set, with upstream's weights, in upstream's filter order
+/// (a node is reported by the first filter it fails).
+pub const DEFAULT_SET: &[BuiltinPlugin] = &[
+    BuiltinPlugin {
+        name: "TaintToleration",
+        weight: 3,
+        wasm: include_bytes!(concat!(
+            env!("WASM_SCHEDULER_PLUGIN_DIR"),
+            "/taint_toleration.wasm"
+        )),
+    },
+    BuiltinPlugin {
+        name: "NodeResourcesFit",
+        weight: 1,
+        wasm: include_bytes!(concat!(
+            env!("WASM_SCHEDULER_PLUGIN_DIR"),
+            "/node_resources_fit.wasm"
+        )),
+    },
+];
+
+/// The path of a workspace plugin's component, by crate name (`node-label-gate`).
+pub fn artifact(crate_name: &str) -> std::path::PathBuf {
+    std::path::Path::new(ARTIFACT_DIR).join(format!("{}.wasm", crate_name.replace('-', "_")))
+}

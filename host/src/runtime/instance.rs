@@ -1,0 +1,262 @@
+//! A loaded plugin and its instances: every call under a deadline and a memory
+//! cap, with failures turned into typed [`PluginError`]s.
+
+use super::bindings::wit::{
+    self, Delta, NodeId, PluginInfo, Pod, SchedulerPlugin, SchedulerPluginPre, Status,
+};
+use super::engine::EPOCH_TICK;
+use super::error::{LoadError, PluginError};
+use super::limits::Limits;
+use super::spec::PluginSpec;
+use super::stdio::LogStream;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// What a plugin's store holds: an empty WASI context, its limits, its name.
+pub struct HostState {
+    plugin: Arc<str>,
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limits: Limits,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+// The `types` interface has no functions; wasmtime still wants its (empty) Host trait.
+impl super::bindings::wasm_scheduler::plugin::types::Host for HostState {}
+
+impl super::bindings::wasm_scheduler::plugin::host::Host for HostState {
+    fn log(&mut self, level: wit::Level, message: String) {
+        let plugin = &*self.plugin;
+        match level {
+            wit::Level::Trace => tracing::trace!(plugin, "{message}"),
+            wit::Level::Debug => tracing::debug!(plugin, "{message}"),
+            wit::Level::Info => tracing::info!(plugin, "{message}"),
+            wit::Level::Warn => tracing::warn!(plugin, "{message}"),
+            wit::Level::Error => tracing::error!(plugin, "{message}"),
+        }
+    }
+}
+
+/// A compiled, pre-linked plugin: instances are made from it cheaply.
+pub struct LoadedPlugin {
+    spec: PluginSpec,
+    name: Arc<str>,
+    digest: String,
+    pre: SchedulerPluginPre<HostState>,
+}
+
+impl LoadedPlugin {
+    pub(crate) fn new(
+        spec: PluginSpec,
+        digest: String,
+        pre: SchedulerPluginPre<HostState>,
+    ) -> Self {
+        LoadedPlugin {
+            name: spec.name.as_str().into(),
+            spec,
+            digest,
+            pre,
+        }
+    }
+
+    /// The host's settings for this plugin.
+    pub fn spec(&self) -> &PluginSpec {
+        &self.spec
+    }
+
+    /// The plugin's name from its spec.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// SHA-256 of the module bytes, hex.
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// A fresh instance with `init` called on the spec's config.
+    pub fn instantiate(self: &Arc<Self>) -> Result<PluginInstance, LoadError> {
+        let init_failed = |source| LoadError::Init {
+            plugin: self.spec.name.clone(),
+            source,
+        };
+        let wasi = WasiCtxBuilder::new()
+            .stdout(LogStream::new(self.name.clone(), "stdout"))
+            .stderr(LogStream::new(self.name.clone(), "stderr"))
+            .build();
+        let mut store = Store::new(
+            self.pre.engine(),
+            HostState {
+                plugin: self.name.clone(),
+                wasi,
+                table: ResourceTable::new(),
+                limits: Limits::new(self.spec.memory_limit),
+            },
+        );
+        store.limiter(|s| &mut s.limits);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(ticks(self.spec.sync_timeout));
+        let bindings = self.pre.instantiate(&mut store).map_err(|source| {
+            init_failed(PluginError::Instantiate {
+                plugin: self.spec.name.clone(),
+                source,
+            })
+        })?;
+        let mut instance = PluginInstance {
+            plugin: self.clone(),
+            store,
+            bindings,
+            info: None,
+        };
+        let config = self.spec.config.to_string();
+        let info = instance
+            .call("init", self.spec.sync_timeout, |b, s| {
+                b.wasm_scheduler_plugin_plugin().call_init(s, &config)
+            })
+            .map_err(init_failed)?;
+        instance.info = Some(info);
+        Ok(instance)
+    }
+}
+
+fn ticks(d: Duration) -> u64 {
+    // +1: the first tick may come at once, so N ticks guarantee only N-1 periods.
+    (d.as_micros() / EPOCH_TICK.as_micros()) as u64 + 1
+}
+
+/// One live instance of a plugin, owned by one worker.
+pub struct PluginInstance {
+    plugin: Arc<LoadedPlugin>,
+    store: Store<HostState>,
+    bindings: SchedulerPlugin,
+    info: Option<PluginInfo>,
+}
+
+impl PluginInstance {
+    /// What the plugin said about itself at `init`.
+    pub fn info(&self) -> &PluginInfo {
+        self.info
+            .as_ref()
+            .expect("instances are returned only after init")
+    }
+
+    /// The plugin this is an instance of.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// Runs one export under `deadline`, turning traps and refusals into typed errors.
+    fn call<R>(
+        &mut self,
+        call: &'static str,
+        deadline: Duration,
+        f: impl FnOnce(&SchedulerPlugin, &mut Store<HostState>) -> wasmtime::Result<Result<R, String>>,
+    ) -> Result<R, PluginError> {
+        let plugin = || self.plugin.spec.name.clone();
+        self.store.set_epoch_deadline(ticks(deadline));
+        let outcome = f(&self.bindings, &mut self.store);
+        match outcome {
+            Ok(Ok(r)) => Ok(r),
+            Ok(Err(message)) => Err(PluginError::Returned {
+                plugin: plugin(),
+                call,
+                message,
+            }),
+            Err(err) => {
+                if let Some(requested) = self.store.data_mut().limits.breach.take() {
+                    Err(PluginError::MemoryLimit {
+                        plugin: plugin(),
+                        call,
+                        requested,
+                        limit: self.plugin.spec.memory_limit,
+                    })
+                } else if err.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    Err(PluginError::Timeout {
+                        plugin: plugin(),
+                        call,
+                        deadline,
+                    })
+                } else {
+                    Err(PluginError::Trap {
+                        plugin: plugin(),
+                        call,
+                        message: format!("{err:?}"),
+                    })
+                }
+            }
+        }
+    }
+
+    fn check_count<T>(
+        &self,
+        call: &'static str,
+        expected: usize,
+        got: Vec<T>,
+    ) -> Result<Vec<T>, PluginError> {
+        if got.len() == expected {
+            Ok(got)
+        } else {
+            Err(PluginError::WrongResultCount {
+                plugin: self.plugin.spec.name.clone(),
+                call,
+                expected,
+                got: got.len(),
+            })
+        }
+    }
+
+    /// Applies cluster deltas to the plugin's copy of the cluster.
+    pub fn apply(&mut self, deltas: &[Delta]) -> Result<(), PluginError> {
+        if deltas.is_empty() {
+            return Ok(());
+        }
+        let deadline = self.plugin.spec.sync_timeout;
+        self.call("apply", deadline, |b, s| {
+            b.wasm_scheduler_plugin_plugin().call_apply(s, deltas)
+        })
+    }
+
+    /// One verdict per node.
+    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Status>, PluginError> {
+        let deadline = self.plugin.spec.timeout;
+        let out = self.call("filter", deadline, |b, s| {
+            b.wasm_scheduler_plugin_plugin().call_filter(s, pod, nodes)
+        })?;
+        self.check_count("filter", nodes.len(), out)
+    }
+
+    /// One raw score per node.
+    pub fn score(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, PluginError> {
+        let deadline = self.plugin.spec.timeout;
+        let out = self.call("score", deadline, |b, s| {
+            b.wasm_scheduler_plugin_plugin().call_score(s, pod, nodes)
+        })?;
+        self.check_count("score", nodes.len(), out)
+    }
+
+    /// Normalized scores, one per input.
+    pub fn normalize_score(
+        &mut self,
+        pod: &Pod,
+        nodes: &[NodeId],
+        scores: &[i64],
+    ) -> Result<Vec<i64>, PluginError> {
+        let deadline = self.plugin.spec.timeout;
+        let out = self.call("normalize-score", deadline, |b, s| {
+            b.wasm_scheduler_plugin_plugin()
+                .call_normalize_score(s, pod, nodes, scores)
+        })?;
+        self.check_count("normalize-score", nodes.len(), out)
+    }
+}

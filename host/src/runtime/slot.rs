@@ -1,0 +1,128 @@
+//! One worker's instance of one plugin, rebuilt from its pre-linked component
+//! (with a full resync) after a trap, timeout or memory breach.
+
+use super::bindings::wit::{Delta, ExtensionPoints, NodeId, Pod, Status};
+use super::error::PluginError;
+use super::instance::{LoadedPlugin, PluginInstance};
+use std::sync::Arc;
+
+/// A worker's handle on a plugin: an instance, or none until the next call.
+pub struct PluginSlot {
+    plugin: Arc<LoadedPlugin>,
+    points: ExtensionPoints,
+    instance: Option<PluginInstance>,
+    rebuilds: u64,
+}
+
+impl PluginSlot {
+    /// A slot around an initialized, synced instance.
+    pub fn new(instance: PluginInstance) -> Self {
+        PluginSlot {
+            plugin: instance.plugin().clone(),
+            points: instance.info().extension_points,
+            instance: Some(instance),
+            rebuilds: 0,
+        }
+    }
+
+    /// The plugin.
+    pub fn plugin(&self) -> &Arc<LoadedPlugin> {
+        &self.plugin
+    }
+
+    /// The extension points the plugin declared at `init`.
+    pub fn extension_points(&self) -> ExtensionPoints {
+        self.points
+    }
+
+    /// How many times the instance was rebuilt after a failure.
+    pub fn rebuilds(&self) -> u64 {
+        self.rebuilds
+    }
+
+    /// The live instance, rebuilt (init + `full_sync`) if the last call poisoned it.
+    fn live(
+        &mut self,
+        full_sync: &dyn Fn() -> Vec<Delta>,
+    ) -> Result<&mut PluginInstance, PluginError> {
+        if self.instance.is_none() {
+            let mut fresh = self.plugin.instantiate().map_err(|e| match e {
+                super::error::LoadError::Init { source, .. } => source,
+                other => PluginError::Trap {
+                    plugin: self.plugin.name().to_string(),
+                    call: "init",
+                    message: other.to_string(),
+                },
+            })?;
+            fresh.apply(&full_sync())?;
+            self.rebuilds += 1;
+            tracing::info!(
+                plugin = self.plugin.name(),
+                rebuilds = self.rebuilds,
+                "plugin instance rebuilt"
+            );
+            self.instance = Some(fresh);
+        }
+        Ok(self.instance.as_mut().expect("set above"))
+    }
+
+    fn run<R>(
+        &mut self,
+        full_sync: &dyn Fn() -> Vec<Delta>,
+        f: impl FnOnce(&mut PluginInstance) -> Result<R, PluginError>,
+    ) -> Result<R, PluginError> {
+        let result = f(self.live(full_sync)?);
+        if let Err(e) = &result
+            && e.poisons_instance()
+        {
+            tracing::warn!(plugin = self.plugin.name(), error = %e, "discarding plugin instance");
+            self.instance = None;
+        }
+        result
+    }
+
+    /// Applies deltas; on failure the instance is dropped and resynced in full next time.
+    pub fn apply(
+        &mut self,
+        deltas: &[Delta],
+        full_sync: &dyn Fn() -> Vec<Delta>,
+    ) -> Result<(), PluginError> {
+        let result = self.run(full_sync, |i| i.apply(deltas));
+        if result.is_err() {
+            // Its mirror may have taken half the deltas: only a full resync is safe.
+            self.instance = None;
+        }
+        result
+    }
+
+    /// See [`PluginInstance::filter`].
+    pub fn filter(
+        &mut self,
+        pod: &Pod,
+        nodes: &[NodeId],
+        full_sync: &dyn Fn() -> Vec<Delta>,
+    ) -> Result<Vec<Status>, PluginError> {
+        self.run(full_sync, |i| i.filter(pod, nodes))
+    }
+
+    /// See [`PluginInstance::score`].
+    pub fn score(
+        &mut self,
+        pod: &Pod,
+        nodes: &[NodeId],
+        full_sync: &dyn Fn() -> Vec<Delta>,
+    ) -> Result<Vec<i64>, PluginError> {
+        self.run(full_sync, |i| i.score(pod, nodes))
+    }
+
+    /// See [`PluginInstance::normalize_score`].
+    pub fn normalize_score(
+        &mut self,
+        pod: &Pod,
+        nodes: &[NodeId],
+        scores: &[i64],
+        full_sync: &dyn Fn() -> Vec<Delta>,
+    ) -> Result<Vec<i64>, PluginError> {
+        self.run(full_sync, |i| i.normalize_score(pod, nodes, scores))
+    }
+}

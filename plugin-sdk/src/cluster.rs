@@ -1,0 +1,158 @@
+//! The plugin's own copy of the cluster, kept in step by the host's deltas.
+
+use crate::types::{Delta, Node, NodeId, NodeUsage, Pod, PodId, Resources};
+use std::collections::HashMap;
+
+/// A pod on a node, as a plugin that asked for pods sees it.
+#[derive(Debug, Clone)]
+pub struct PodEntry {
+    /// The host's handle for the pod.
+    pub id: PodId,
+    /// The pod.
+    pub pod: Pod,
+}
+
+/// A node with what runs on it: upstream's `NodeInfo`.
+#[derive(Debug, Clone)]
+pub struct NodeInfo {
+    /// The host's handle for the node.
+    pub id: NodeId,
+    /// The node's metadata, capacity and taints.
+    pub node: Node,
+    /// What the pods on the node take from it.
+    pub usage: NodeUsage,
+    /// The pods on the node (only for plugins that asked for pods).
+    pub pods: Vec<PodEntry>,
+}
+
+impl NodeInfo {
+    /// A node with no pods on it.
+    pub fn new(id: NodeId, node: Node) -> Self {
+        NodeInfo {
+            id,
+            node,
+            usage: NodeUsage::empty(),
+            pods: Vec::new(),
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.node.name
+    }
+
+    /// The value of a node label.
+    pub fn label(&self, key: &str) -> Option<&str> {
+        crate::selectors::lookup(&self.node.labels, key)
+    }
+}
+
+impl NodeUsage {
+    /// Nothing requested, no pods, no ports.
+    pub fn empty() -> Self {
+        NodeUsage {
+            requested: Resources::zero(),
+            non_zero_requested: Resources::zero(),
+            pod_count: 0,
+            host_ports: Vec::new(),
+        }
+    }
+}
+
+/// All nodes the plugin knows, indexed by [`NodeId`].
+#[derive(Debug, Default)]
+pub struct Cluster {
+    nodes: Vec<Option<NodeInfo>>,
+    pod_nodes: HashMap<PodId, NodeId>,
+    len: usize,
+}
+
+impl Cluster {
+    /// An empty cluster.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The node with this id.
+    pub fn get(&self, id: NodeId) -> Option<&NodeInfo> {
+        self.nodes.get(id as usize).and_then(Option::as_ref)
+    }
+
+    /// All nodes, in id order.
+    pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
+        self.nodes.iter().flatten()
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether there is no node.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds or replaces a node; its usage and pods are kept on replace.
+    pub fn upsert_node(&mut self, id: NodeId, node: Node) {
+        let slot = id as usize;
+        if self.nodes.len() <= slot {
+            self.nodes.resize_with(slot + 1, || None);
+        }
+        match &mut self.nodes[slot] {
+            Some(info) => info.node = node,
+            empty => {
+                *empty = Some(NodeInfo::new(id, node));
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Applies one delta from the host.
+    pub fn apply(&mut self, delta: Delta) -> Result<(), String> {
+        match delta {
+            Delta::NodeUpserted((id, node)) => self.upsert_node(id, node),
+            Delta::NodeRemoved(id) => {
+                if let Some(info) = self.nodes.get_mut(id as usize).and_then(Option::take) {
+                    self.len -= 1;
+                    for p in info.pods {
+                        self.pod_nodes.remove(&p.id);
+                    }
+                }
+            }
+            Delta::UsageChanged((id, usage)) => self.node_mut(id)?.usage = usage,
+            Delta::PodAdded((pod_id, node_id, pod)) => {
+                // A pod re-added (moved, or resent) replaces its earlier entry.
+                if let Some(old) = self.pod_nodes.remove(&pod_id) {
+                    self.remove_pod_from(old, pod_id);
+                }
+                self.node_mut(node_id)?
+                    .pods
+                    .push(PodEntry { id: pod_id, pod });
+                self.pod_nodes.insert(pod_id, node_id);
+            }
+            Delta::PodRemoved(pod_id) => {
+                if let Some(node_id) = self.pod_nodes.remove(&pod_id) {
+                    self.remove_pod_from(node_id, pod_id);
+                }
+            }
+            Delta::Reset => *self = Cluster::new(),
+        }
+        Ok(())
+    }
+
+    fn node_mut(&mut self, id: NodeId) -> Result<&mut NodeInfo, String> {
+        self.nodes
+            .get_mut(id as usize)
+            .and_then(Option::as_mut)
+            .ok_or_else(|| format!("delta names node {id}, which the plugin does not know"))
+    }
+
+    fn remove_pod_from(&mut self, node_id: NodeId, pod_id: PodId) {
+        if let Some(Some(info)) = self.nodes.get_mut(node_id as usize)
+            && let Some(i) = info.pods.iter().position(|p| p.id == pod_id)
+        {
+            info.pods.swap_remove(i);
+        }
+    }
+}

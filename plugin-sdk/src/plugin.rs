@@ -1,0 +1,49 @@
+//! The trait a plugin implements.
+
+use crate::cluster::{Cluster, NodeInfo};
+use crate::types::{AnnotationNeed, DataNeeds, ExtensionPoints, Pod, Status};
+use serde::de::DeserializeOwned;
+
+/// A scheduling plugin: filter and/or score nodes for a pod.
+///
+/// Methods get one node at a time; the SDK batches them. All methods but
+/// [`Plugin::init`] have defaults, so a filter-only plugin writes `filter` and a
+/// score-only plugin writes `score`.
+pub trait Plugin: Sized + 'static {
+    /// The name the host reports in logs, metrics and `FailedScheduling` messages.
+    const NAME: &'static str;
+    /// The extension points the host calls. Points not listed here are never called.
+    const EXTENSION_POINTS: ExtensionPoints;
+    /// The plugin's configuration, deserialized from the manifest's `config`
+    /// (JSON `null` or `{}` when none is given).
+    type Config: DeserializeOwned;
+
+    /// Builds the plugin from its configuration. An error rejects the plugin set.
+    fn init(config: Self::Config) -> Result<Self, String>;
+
+    /// The cluster data this plugin needs. Default: nodes and usage only.
+    fn needs(&self) -> DataNeeds {
+        DataNeeds {
+            pods: false,
+            node_annotations: AnnotationNeed::None,
+            node_images: false,
+        }
+    }
+
+    /// Called once per batched call with the whole cluster, before the per-node
+    /// calls: the place for upstream's PreFilter/PreScore work.
+    fn prepare(&mut self, _pod: &Pod, _cluster: &Cluster) {}
+
+    /// Whether `node` can run `pod`.
+    fn filter(&self, _pod: &Pod, _node: &NodeInfo) -> Status {
+        Status::success()
+    }
+
+    /// How much this plugin likes `node` for `pod`; 0..=100 unless the plugin normalizes.
+    fn score(&self, _pod: &Pod, _node: &NodeInfo) -> i64 {
+        0
+    }
+
+    /// Maps the raw scores of all scored nodes into 0..=100, in place.
+    fn normalize_score(&self, _pod: &Pod, _scores: &mut [i64]) {}
+}

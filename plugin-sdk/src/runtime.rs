@@ -1,0 +1,119 @@
+//! Drives a [`Plugin`] from the host's batched calls: the same code runs in the
+//! wasm component (behind [`crate::export_plugin!`]) and natively in benchmarks.
+
+use crate::cluster::Cluster;
+use crate::plugin::Plugin;
+use crate::types::{Delta, NodeId, PluginInfo, Pod, Status};
+
+/// A plugin plus its copy of the cluster.
+pub struct Runtime<P: Plugin> {
+    version: &'static str,
+    plugin: Option<P>,
+    cluster: Cluster,
+}
+
+impl<P: Plugin> Runtime<P> {
+    /// A runtime whose plugin is not initialized yet; `version` is reported at `init`.
+    pub fn new(version: &'static str) -> Self {
+        Runtime {
+            version,
+            plugin: None,
+            cluster: Cluster::new(),
+        }
+    }
+
+    /// The cluster as the plugin sees it.
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// Parses `config` (JSON) into the plugin's config type and builds the plugin.
+    ///
+    /// An absent config (`null`) is also tried as `{}`, so a config struct whose
+    /// fields all have defaults needs no config in the manifest.
+    pub fn init(&mut self, config: &str) -> Result<PluginInfo, String> {
+        let parsed = serde_json::from_str::<P::Config>(config).or_else(|first| {
+            if config.trim() == "null" {
+                serde_json::from_str::<P::Config>("{}").map_err(|_| first)
+            } else {
+                Err(first)
+            }
+        });
+        let config = parsed.map_err(|e| format!("{}: invalid config: {e}", P::NAME))?;
+        let plugin = P::init(config)?;
+        let info = PluginInfo {
+            name: P::NAME.to_string(),
+            version: self.version.to_string(),
+            extension_points: P::EXTENSION_POINTS,
+            needs: plugin.needs(),
+        };
+        self.plugin = Some(plugin);
+        Ok(info)
+    }
+
+    /// Applies the host's deltas in order.
+    pub fn apply(&mut self, deltas: Vec<Delta>) -> Result<(), String> {
+        deltas.into_iter().try_for_each(|d| self.cluster.apply(d))
+    }
+
+    fn prepared(&mut self, pod: &Pod) -> Result<&P, String> {
+        let plugin = self
+            .plugin
+            .as_mut()
+            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
+        plugin.prepare(pod, &self.cluster);
+        Ok(plugin)
+    }
+
+    /// One verdict per node id, in order.
+    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Status>, String> {
+        self.prepared(pod)?;
+        let (Some(plugin), cluster) = (&self.plugin, &self.cluster) else {
+            unreachable!("prepared() checked init")
+        };
+        Ok(nodes
+            .iter()
+            .map(|&id| match cluster.get(id) {
+                Some(node) => plugin.filter(pod, node),
+                None => Status::error(format!("node {id} is unknown to the plugin")),
+            })
+            .collect())
+    }
+
+    /// One score per node id, in order; an unknown node is an error.
+    pub fn score(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
+        self.prepared(pod)?;
+        let (Some(plugin), cluster) = (&self.plugin, &self.cluster) else {
+            unreachable!("prepared() checked init")
+        };
+        nodes
+            .iter()
+            .map(|&id| match cluster.get(id) {
+                Some(node) => Ok(plugin.score(pod, node)),
+                None => Err(format!("node {id} is unknown to the plugin")),
+            })
+            .collect()
+    }
+
+    /// Normalizes the scores of all scored nodes.
+    pub fn normalize_score(
+        &mut self,
+        pod: &Pod,
+        nodes: &[NodeId],
+        mut scores: Vec<i64>,
+    ) -> Result<Vec<i64>, String> {
+        if nodes.len() != scores.len() {
+            return Err(format!(
+                "normalize-score got {} node ids and {} scores",
+                nodes.len(),
+                scores.len()
+            ));
+        }
+        let plugin = self
+            .plugin
+            .as_ref()
+            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
+        plugin.normalize_score(pod, &mut scores);
+        Ok(scores)
+    }
+}

@@ -1,0 +1,255 @@
+//! NodeResourcesFit, as upstream: the filter checks that the pod's requests fit
+//! in what the node has left (cpu, memory, ephemeral storage, pods, extended
+//! resources); the score is LeastAllocated (default) or MostAllocated over the
+//! configured resources with upstream's integer math.
+
+use serde::Deserialize;
+use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
+use wasm_scheduler_sdk::prelude::*;
+
+/// A resource that takes part in the score, and its weight.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ResourceSpec {
+    /// `cpu`, `memory`, `ephemeral-storage` or an extended resource name.
+    pub name: String,
+    /// Its weight in the weighted mean (upstream default 1).
+    #[serde(default = "one")]
+    pub weight: i64,
+}
+
+fn one() -> i64 {
+    1
+}
+
+/// How nodes are scored.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+pub enum StrategyType {
+    /// Prefer nodes with the most room left (spreads pods).
+    #[default]
+    LeastAllocated,
+    /// Prefer nodes with the least room left (bin-packs pods).
+    MostAllocated,
+}
+
+/// Upstream's `scoringStrategy`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ScoringStrategy {
+    /// The strategy.
+    #[serde(rename = "type", default)]
+    pub kind: StrategyType,
+    /// The resources that count; default cpu and memory with weight 1.
+    #[serde(default = "default_resources")]
+    pub resources: Vec<ResourceSpec>,
+}
+
+impl Default for ScoringStrategy {
+    fn default() -> Self {
+        ScoringStrategy {
+            kind: StrategyType::default(),
+            resources: default_resources(),
+        }
+    }
+}
+
+fn default_resources() -> Vec<ResourceSpec> {
+    ["cpu", "memory"]
+        .map(|name| ResourceSpec {
+            name: name.to_string(),
+            weight: 1,
+        })
+        .to_vec()
+}
+
+/// Upstream's `NodeResourcesFitArgs` (the parts that apply here).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeResourcesFit {
+    /// Extended resources the filter ignores.
+    #[serde(default)]
+    pub ignored_resources: Vec<String>,
+    /// How nodes are scored.
+    #[serde(default)]
+    pub scoring_strategy: ScoringStrategy,
+}
+
+impl NodeResourcesFit {
+    /// Requested (pod + node, non-zero for cpu/memory) and allocatable of one resource.
+    fn requested_and_allocatable(pod: &Pod, node: &NodeInfo, resource: &str) -> (i64, i64) {
+        let requested = match resource {
+            // Scoring uses the non-zero requests so that pods without requests still spread.
+            "cpu" | "memory" => {
+                node.usage.non_zero_requested.get(resource) + pod.non_zero_requests.get(resource)
+            }
+            _ => node.usage.requested.get(resource) + pod.requests.get(resource),
+        };
+        (requested, node.node.allocatable.get(resource))
+    }
+}
+
+impl Plugin for NodeResourcesFit {
+    const NAME: &'static str = "NodeResourcesFit";
+    const EXTENSION_POINTS: ExtensionPoints = ExtensionPoints::FILTER.union(ExtensionPoints::SCORE);
+    type Config = Self;
+
+    fn init(config: Self) -> Result<Self, String> {
+        if let Some(bad) = config
+            .scoring_strategy
+            .resources
+            .iter()
+            .find(|r| r.weight <= 0 || r.weight > 100)
+        {
+            return Err(format!(
+                "resource {} has weight {}; it must be in 1..=100",
+                bad.name, bad.weight
+            ));
+        }
+        Ok(config)
+    }
+
+    fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
+        let alloc = &node.node.allocatable;
+        let used = &node.usage.requested;
+        let want = &pod.requests;
+        let mut reasons = Vec::new();
+        if i64::from(node.usage.pod_count) + 1 > alloc.pods {
+            reasons.push("Too many pods".to_string());
+        }
+        if want.milli_cpu > 0 && want.milli_cpu > alloc.milli_cpu - used.milli_cpu {
+            reasons.push("Insufficient cpu".to_string());
+        }
+        if want.memory > 0 && want.memory > alloc.memory - used.memory {
+            reasons.push("Insufficient memory".to_string());
+        }
+        if want.ephemeral_storage > 0
+            && want.ephemeral_storage > alloc.ephemeral_storage - used.ephemeral_storage
+        {
+            reasons.push("Insufficient ephemeral-storage".to_string());
+        }
+        for s in &want.scalar {
+            if s.amount > 0
+                && !self.ignored_resources.contains(&s.name)
+                && s.amount > alloc.scalar(&s.name) - used.scalar(&s.name)
+            {
+                reasons.push(format!("Insufficient {}", s.name));
+            }
+        }
+        if reasons.is_empty() {
+            Status::success()
+        } else {
+            Status {
+                code: Code::Unschedulable,
+                reasons,
+            }
+        }
+    }
+
+    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
+        let (mut total, mut weights) = (0, 0);
+        for r in &self.scoring_strategy.resources {
+            let (requested, allocatable) = Self::requested_and_allocatable(pod, node, &r.name);
+            if allocatable == 0 {
+                continue;
+            }
+            let score = match self.scoring_strategy.kind {
+                StrategyType::LeastAllocated if requested > allocatable => 0,
+                StrategyType::LeastAllocated => {
+                    (allocatable - requested) * MAX_NODE_SCORE / allocatable
+                }
+                // Upstream caps MostAllocated at a full node rather than scoring overcommit.
+                StrategyType::MostAllocated => {
+                    requested.min(allocatable) * MAX_NODE_SCORE / allocatable
+                }
+            };
+            total += score * r.weight;
+            weights += r.weight;
+        }
+        if weights == 0 { 0 } else { total / weights }
+    }
+}
+
+export_plugin!(NodeResourcesFit);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasm_scheduler_sdk::fixtures::{node, pod};
+
+    fn info(n: Node) -> NodeInfo {
+        NodeInfo::new(0, n)
+    }
+
+    #[test]
+    fn least_allocated_matches_upstream_values() {
+        let fit = NodeResourcesFit::default();
+        let p = pod("p").with_requests(3000, 5000);
+        assert_eq!(
+            fit.score(&p, &info(node("a").with_allocatable(4000, 10000))),
+            37
+        );
+        assert_eq!(
+            fit.score(&p, &info(node("b").with_allocatable(6000, 10000))),
+            50
+        );
+    }
+
+    #[test]
+    fn most_allocated_prefers_fuller_nodes() {
+        let fit = NodeResourcesFit {
+            scoring_strategy: ScoringStrategy {
+                kind: StrategyType::MostAllocated,
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        let p = pod("p").with_requests(3000, 5000);
+        // cpu 3000/4000 = 75, memory 5000/10000 = 50 → 62; cpu 50, memory 50 → 50.
+        assert_eq!(
+            fit.score(&p, &info(node("a").with_allocatable(4000, 10000))),
+            62
+        );
+        assert_eq!(
+            fit.score(&p, &info(node("b").with_allocatable(6000, 10000))),
+            50
+        );
+    }
+
+    #[test]
+    fn filter_lists_every_insufficient_resource() {
+        let fit = NodeResourcesFit::default();
+        let p = pod("p")
+            .with_requests(5000, 20000)
+            .with_scalar("example.com/gpu", 1);
+        let s = fit.filter(
+            &p,
+            &info(node("a").with_allocatable(4000, 10000).with_max_pods(0)),
+        );
+        assert_eq!(s.code, Code::Unschedulable);
+        assert_eq!(
+            s.reasons,
+            [
+                "Too many pods",
+                "Insufficient cpu",
+                "Insufficient memory",
+                "Insufficient example.com/gpu"
+            ]
+        );
+        let ignoring = NodeResourcesFit {
+            ignored_resources: vec!["example.com/gpu".into()],
+            ..Default::default()
+        };
+        let roomy = info(node("b").with_allocatable(8000, 40000));
+        assert!(ignoring.filter(&p, &roomy).is_success());
+    }
+
+    #[test]
+    fn zero_weight_is_rejected_at_init() {
+        let mut bad = NodeResourcesFit::default();
+        bad.scoring_strategy.resources[0].weight = 0;
+        assert!(
+            NodeResourcesFit::init(bad)
+                .unwrap_err()
+                .contains("weight 0")
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! A misbehaving plugin for the host's fault tests; never deploy it.
+//!
+//! It is written against the raw bindings, not the SDK's `Plugin` trait, so it
+//! can break the contract (wrong result counts). Config `{"mode": M, "at": P}`:
+//! M is `trap`, `loop`, `grow`, `wrong-count` or `fail-init`; P is the call that
+//! misbehaves (`filter`, `score` or `apply`; default `filter`). Every other call
+//! behaves: filter passes every node, score gives 1.
+
+use std::cell::RefCell;
+use wasm_scheduler_sdk::types::{
+    AnnotationNeed, DataNeeds, Delta, ExtensionPoints, NodeId, PluginInfo, Pod, Status,
+};
+
+thread_local! {
+    static CONFIG: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+}
+
+/// The exported component.
+pub struct Fault;
+
+fn field(config: &str, key: &str) -> Option<String> {
+    // The config is tiny and fixed in shape; a full JSON parser would only add size.
+    let start = config.find(&format!("\"{key}\""))?;
+    let rest = &config[start + key.len() + 2..];
+    let open = rest.find('"')? + 1;
+    let close = open + rest[open..].find('"')?;
+    Some(rest[open..close].to_string())
+}
+
+fn misbehave(call: &str, n: usize) -> usize {
+    let (mode, at) = CONFIG.with_borrow(Clone::clone);
+    if at != call {
+        return n;
+    }
+    match mode.as_str() {
+        #[allow(clippy::panic)]
+        "trap" => panic!("fault plugin: trap in {call}"),
+        "loop" => {
+            let mut x: u64 = 0;
+            loop {
+                x = std::hint::black_box(x.wrapping_add(1));
+            }
+        }
+        "grow" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "wrong-count" => n + 1,
+        _ => n,
+    }
+}
+
+impl wasm_scheduler_sdk::__private::Guest for Fault {
+    fn init(config: String) -> Result<PluginInfo, String> {
+        let mode = field(&config, "mode").unwrap_or_default();
+        if mode == "fail-init" {
+            return Err("fault plugin: init refused by config".to_string());
+        }
+        let at = field(&config, "at").unwrap_or_else(|| "filter".to_string());
+        CONFIG.with_borrow_mut(|c| *c = (mode, at));
+        Ok(PluginInfo {
+            name: "Fault".to_string(),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            extension_points: ExtensionPoints::FILTER | ExtensionPoints::SCORE,
+            needs: DataNeeds {
+                pods: false,
+                node_annotations: AnnotationNeed::None,
+                node_images: false,
+            },
+        })
+    }
+
+    fn apply(deltas: Vec<Delta>) -> Result<(), String> {
+        misbehave("apply", deltas.len());
+        Ok(())
+    }
+
+    fn filter(_pod: Pod, nodes: Vec<NodeId>) -> Result<Vec<Status>, String> {
+        let n = misbehave("filter", nodes.len());
+        Ok((0..n).map(|_| Status::success()).collect())
+    }
+
+    fn score(_pod: Pod, nodes: Vec<NodeId>) -> Result<Vec<i64>, String> {
+        let n = misbehave("score", nodes.len());
+        Ok(vec![1; n])
+    }
+
+    fn normalize_score(
+        _pod: Pod,
+        _nodes: Vec<NodeId>,
+        scores: Vec<i64>,
+    ) -> Result<Vec<i64>, String> {
+        Ok(scores)
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+wasm_scheduler_sdk::__private::__export_scheduler_plugin!(Fault);

@@ -1,0 +1,192 @@
+//! A plugin that traps, loops, hoards memory or breaks the contract fails only
+//! its own call, with a typed error, and the host and other plugins go on.
+
+use std::time::{Duration, Instant};
+use wasm_scheduler::runtime::{LoadError, PluginError, PluginSlot, PluginSpec};
+use wasm_scheduler_sdk::fixtures::{node, pod};
+use wasm_scheduler_tests::{FixtureNode, full_sync, load, runtime, wasm};
+
+fn nodes() -> Vec<FixtureNode> {
+    vec![
+        node("a").with_allocatable(4000, 8 << 30).into(),
+        node("b").with_allocatable(2000, 8 << 30).into(),
+    ]
+}
+
+fn fault(mode: &str, at: &str) -> PluginSpec {
+    PluginSpec::new(format!("fault-{mode}"))
+        .with_config(serde_json::json!({"mode": mode, "at": at}))
+        .with_timeout(Duration::from_millis(20))
+        .with_memory_limit(16 << 20)
+}
+
+fn slot(crate_name: &str, spec: PluginSpec) -> PluginSlot {
+    let mut inst = load(crate_name, spec).instantiate().expect("init succeeds");
+    inst.apply(&full_sync(&nodes())).unwrap();
+    PluginSlot::new(inst)
+}
+
+/// A well-behaved plugin next to the faulty one still answers, every time.
+fn healthy_neighbour_answers(fit: &mut PluginSlot) {
+    let p = wasm_scheduler_tests::pod(&pod("p").with_requests(1000, 1 << 30));
+    let sync = || full_sync(&nodes());
+    assert_eq!(fit.score(&p, &[0, 1], &sync).unwrap(), [81, 68]);
+}
+
+#[test]
+fn trap_is_a_typed_error_and_the_instance_is_rebuilt() {
+    let mut bad = slot("fault-plugin", fault("trap", "filter"));
+    let mut fit = slot("node-resources-fit", PluginSpec::new("NodeResourcesFit"));
+    let p = wasm_scheduler_tests::pod(&pod("p"));
+    let sync = || full_sync(&nodes());
+    for round in 1..=3 {
+        let err = bad.filter(&p, &[0, 1], &sync).unwrap_err();
+        assert!(
+            matches!(err, PluginError::Trap { ref plugin, call: "filter", .. } if plugin == "fault-trap"),
+            "{err:?}"
+        );
+        // A Rust panic reaches the host as an `unreachable` trap; its message went to the plugin's stderr log.
+        assert!(err.to_string().contains("unreachable"), "{err}");
+        assert_eq!(
+            bad.rebuilds(),
+            round - 1,
+            "rebuilt lazily, once per failure"
+        );
+        healthy_neighbour_answers(&mut fit);
+    }
+    // Calls that do not trap still work on the rebuilt instance.
+    assert_eq!(bad.score(&p, &[0, 1], &sync).unwrap(), [1, 1]);
+}
+
+#[test]
+fn endless_loop_is_interrupted_at_its_deadline() {
+    let mut bad = slot("fault-plugin", fault("loop", "score"));
+    let mut fit = slot("node-resources-fit", PluginSpec::new("NodeResourcesFit"));
+    let p = wasm_scheduler_tests::pod(&pod("p"));
+    let sync = || full_sync(&nodes());
+    let started = Instant::now();
+    let err = bad.score(&p, &[0, 1], &sync).unwrap_err();
+    let took = started.elapsed();
+    assert!(
+        matches!(err, PluginError::Timeout { call: "score", deadline, .. } if deadline == Duration::from_millis(20)),
+        "{err:?}"
+    );
+    // The deadline is enforced by epochs, not by luck: generous bound for a loaded CI machine.
+    assert!(took < Duration::from_secs(5), "interrupted after {took:?}");
+    healthy_neighbour_answers(&mut fit);
+    assert_eq!(
+        bad.filter(&p, &[0, 1], &sync).unwrap().len(),
+        2,
+        "next call gets a fresh instance"
+    );
+}
+
+#[test]
+fn memory_hog_hits_its_cap() {
+    let mut bad = slot("fault-plugin", fault("grow", "filter"));
+    let mut fit = slot("node-resources-fit", PluginSpec::new("NodeResourcesFit"));
+    let p = wasm_scheduler_tests::pod(&pod("p"));
+    let sync = || full_sync(&nodes());
+    let err = bad.filter(&p, &[0, 1], &sync).unwrap_err();
+    match err {
+        PluginError::MemoryLimit {
+            ref plugin,
+            call,
+            requested,
+            limit,
+        } => {
+            assert_eq!(
+                (plugin.as_str(), call, limit),
+                ("fault-grow", "filter", 16 << 20)
+            );
+            assert!(requested > limit);
+        }
+        other => panic!("expected a memory-limit error, got {other:?}"),
+    }
+    healthy_neighbour_answers(&mut fit);
+}
+
+#[test]
+fn wrong_result_count_is_a_contract_error() {
+    let mut bad = slot("fault-plugin", fault("wrong-count", "score"));
+    let p = wasm_scheduler_tests::pod(&pod("p"));
+    let sync = || full_sync(&nodes());
+    let err = bad.score(&p, &[0, 1], &sync).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            PluginError::WrongResultCount {
+                call: "score",
+                expected: 2,
+                got: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(!err.poisons_instance(), "the instance itself is fine");
+}
+
+#[test]
+fn failing_init_rejects_the_plugin_at_load() {
+    let err = load("fault-plugin", fault("fail-init", "filter"))
+        .instantiate()
+        .err()
+        .expect("init fails");
+    match err {
+        LoadError::Init {
+            plugin,
+            source:
+                PluginError::Returned {
+                    message,
+                    call: "init",
+                    ..
+                },
+        } => {
+            assert_eq!(plugin, "fault-fail-init");
+            assert_eq!(message, "fault plugin: init refused by config");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[test]
+fn bytes_that_are_not_a_component_are_rejected_with_the_reason() {
+    let rt = runtime();
+    let not_wasm = rt
+        .load(PluginSpec::new("junk"), b"#!/bin/sh\necho hi\n")
+        .err()
+        .unwrap();
+    assert!(
+        matches!(not_wasm, LoadError::NotWasm { ref plugin } if plugin == "junk"),
+        "{not_wasm:?}"
+    );
+
+    // The smallest valid core module: a component is required.
+    let core = rt
+        .load(PluginSpec::new("core"), b"\0asm\x01\0\0\0")
+        .err()
+        .unwrap();
+    assert!(matches!(core, LoadError::CoreModule { .. }), "{core:?}");
+    assert!(core.to_string().contains("wasm32-wasip2"), "{core}");
+
+    let mut truncated = wasm("taint-toleration");
+    truncated.truncate(truncated.len() / 2);
+    let bad = rt.load(PluginSpec::new("half"), &truncated).err().unwrap();
+    assert!(matches!(bad, LoadError::Compile { .. }), "{bad:?}");
+}
+
+#[test]
+fn component_of_another_world_is_rejected() {
+    // A valid component that exports nothing: the plugin interface is missing.
+    let empty_component = b"\0asm\x0d\0\x01\0";
+    let err = runtime()
+        .load(PluginSpec::new("empty"), empty_component)
+        .err()
+        .unwrap();
+    assert!(
+        matches!(err, LoadError::WrongWorld { ref plugin, .. } if plugin == "empty"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("scheduler-plugin@0.1.0"), "{err}");
+}
