@@ -179,18 +179,16 @@ mod tests {
         NodeInfo::new(0, n)
     }
 
+    /// Upstream's fixture: a pod of 3000m/5000 on empty nodes of 4000m/10000 and 6000m/10000.
+    fn upstream_pair_scores(fit: &NodeResourcesFit) -> [i64; 2] {
+        let p = pod("p").with_requests(3000, 5000);
+        [(4000, 10000), (6000, 10000)]
+            .map(|(cpu, mem)| fit.score(&p, &info(node("n").with_allocatable(cpu, mem))))
+    }
+
     #[test]
     fn least_allocated_matches_upstream_values() {
-        let fit = NodeResourcesFit::default();
-        let p = pod("p").with_requests(3000, 5000);
-        assert_eq!(
-            fit.score(&p, &info(node("a").with_allocatable(4000, 10000))),
-            37
-        );
-        assert_eq!(
-            fit.score(&p, &info(node("b").with_allocatable(6000, 10000))),
-            50
-        );
+        assert_eq!(upstream_pair_scores(&NodeResourcesFit::default()), [37, 50]);
     }
 
     #[test]
@@ -202,16 +200,8 @@ mod tests {
             },
             ..Default::default()
         };
-        let p = pod("p").with_requests(3000, 5000);
         // cpu 3000/4000 = 75, memory 5000/10000 = 50 → 62; cpu 50, memory 50 → 50.
-        assert_eq!(
-            fit.score(&p, &info(node("a").with_allocatable(4000, 10000))),
-            62
-        );
-        assert_eq!(
-            fit.score(&p, &info(node("b").with_allocatable(6000, 10000))),
-            50
-        );
+        assert_eq!(upstream_pair_scores(&fit), [62, 50]);
     }
 
     #[test]
