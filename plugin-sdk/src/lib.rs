@@ -7,7 +7,7 @@
 //! plugin logic is unit-tested natively with `cargo test`; the wasm glue only
 //! matters when the crate is built for `wasm32-wasip2`.
 //!
-//! ```ignore
+//! ```
 //! use wasm_scheduler_sdk::prelude::*;
 //!
 //! struct OnlyArm;

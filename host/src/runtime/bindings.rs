@@ -16,7 +16,7 @@ pub mod wit {
     pub use super::wasm_scheduler::plugin::types::*;
 }
 
-use wasm_scheduler::plugin::types::ExtensionPoints;
+use self::wasm_scheduler::plugin::types::ExtensionPoints;
 
 /// The flags in WIT order, each with the bit the SDK serializes it as.
 const EXTENSION_POINT_BITS: [(ExtensionPoints, u8); 3] = [
