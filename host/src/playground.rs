@@ -132,8 +132,7 @@ pub fn run(pods: &[Pod]) -> Result<Vec<Placement>, PlaygroundError> {
     let mut placements = Vec::new();
     for p in pods {
         let key = format!("{}/{}", p.namespace, p.name);
-        let snapshot = usage.clone();
-        let outcome = schedule_one(&mut slots, p, &ids, &mut ties, &|| full_sync(&snapshot));
+        let outcome = schedule_one(&mut slots, p, &ids, &mut ties, &|| full_sync(&usage));
         let result = match outcome {
             Outcome::Scheduled { node, score } => {
                 let u = &mut usage[node as usize];
@@ -141,9 +140,8 @@ pub fn run(pods: &[Pod]) -> Result<Vec<Placement>, PlaygroundError> {
                 add(&mut u.non_zero_requested, &p.non_zero_requests);
                 u.pod_count += 1;
                 let delta = [Delta::UsageChanged((node, u.clone()))];
-                let snapshot = usage.clone();
                 for s in &mut slots {
-                    s.apply(&delta, &|| full_sync(&snapshot))?;
+                    s.apply(&delta, &|| full_sync(&usage))?;
                 }
                 let name = nodes[node as usize].name.clone();
                 tracing::info!(pod = %key, node = %name, score, "Successfully assigned {key} to {name}");

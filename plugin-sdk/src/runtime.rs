@@ -56,21 +56,22 @@ impl<P: Plugin> Runtime<P> {
         deltas.into_iter().try_for_each(|d| self.cluster.apply(d))
     }
 
-    fn prepared(&mut self, pod: &Pod) -> Result<&P, String> {
-        let plugin = self
-            .plugin
+    /// Runs the plugin's `prepare` for `pod`, then lends the plugin and the
+    /// cluster for the per-node calls.
+    fn prepared(&mut self, pod: &Pod) -> Result<(&P, &Cluster), String> {
+        let Runtime {
+            plugin, cluster, ..
+        } = self;
+        let plugin = plugin
             .as_mut()
             .ok_or_else(|| format!("{}: called before init", P::NAME))?;
-        plugin.prepare(pod, &self.cluster);
-        Ok(plugin)
+        plugin.prepare(pod, cluster);
+        Ok((plugin, cluster))
     }
 
     /// One verdict per node id, in order.
     pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Status>, String> {
-        self.prepared(pod)?;
-        let (Some(plugin), cluster) = (&self.plugin, &self.cluster) else {
-            unreachable!("prepared() checked init")
-        };
+        let (plugin, cluster) = self.prepared(pod)?;
         Ok(nodes
             .iter()
             .map(|&id| match cluster.get(id) {
@@ -82,10 +83,7 @@ impl<P: Plugin> Runtime<P> {
 
     /// One score per node id, in order; an unknown node is an error.
     pub fn score(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
-        self.prepared(pod)?;
-        let (Some(plugin), cluster) = (&self.plugin, &self.cluster) else {
-            unreachable!("prepared() checked init")
-        };
+        let (plugin, cluster) = self.prepared(pod)?;
         nodes
             .iter()
             .map(|&id| match cluster.get(id) {

@@ -62,13 +62,7 @@ impl From<sdk::Node> for FixtureNode {
 
 /// The deltas that give a fresh plugin instance these nodes, with ids 0..n.
 pub fn full_sync(nodes: &[FixtureNode]) -> Vec<Delta> {
-    let mut deltas = Vec::with_capacity(nodes.len() * 2);
-    for (id, n) in nodes.iter().enumerate() {
-        let id = id as u32;
-        deltas.push(Delta::NodeUpserted((id, convert(&n.node))));
-        deltas.push(Delta::UsageChanged((id, convert(&n.usage))));
-    }
-    deltas
+    full_sync_native(nodes).iter().map(convert).collect()
 }
 
 /// The same deltas as the SDK sees them, for running plugin logic natively.

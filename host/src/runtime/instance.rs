@@ -85,12 +85,18 @@ impl LoadedPlugin {
         &self.digest
     }
 
-    /// A fresh instance with `init` called on the spec's config.
+    /// A fresh instance with `init` called on the spec's config; a failure
+    /// rejects the plugin (and the set it belongs to).
     pub fn instantiate(self: &Arc<Self>) -> Result<PluginInstance, LoadError> {
-        let init_failed = |source| LoadError::Init {
+        self.start().map_err(|source| LoadError::Init {
             plugin: self.spec.name.clone(),
             source,
-        };
+        })
+    }
+
+    /// Instantiates and runs `init`: the shared step of loading and of
+    /// rebuilding an instance after a failure.
+    pub(crate) fn start(self: &Arc<Self>) -> Result<PluginInstance, PluginError> {
         let wasi = WasiCtxBuilder::new()
             .stdout(LogStream::new(self.name.clone(), "stdout"))
             .stderr(LogStream::new(self.name.clone(), "stderr"))
@@ -107,12 +113,13 @@ impl LoadedPlugin {
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(ticks(self.spec.sync_timeout));
-        let bindings = self.pre.instantiate(&mut store).map_err(|source| {
-            init_failed(PluginError::Instantiate {
-                plugin: self.spec.name.clone(),
-                source,
-            })
-        })?;
+        let bindings =
+            self.pre
+                .instantiate(&mut store)
+                .map_err(|source| PluginError::Instantiate {
+                    plugin: self.spec.name.clone(),
+                    source,
+                })?;
         let mut instance = PluginInstance {
             plugin: self.clone(),
             store,
@@ -120,11 +127,9 @@ impl LoadedPlugin {
             info: None,
         };
         let config = self.spec.config.to_string();
-        let info = instance
-            .call("init", self.spec.sync_timeout, |b, s| {
-                b.wasm_scheduler_plugin_plugin().call_init(s, &config)
-            })
-            .map_err(init_failed)?;
+        let info = instance.call("init", self.spec.sync_timeout, |b, s| {
+            b.wasm_scheduler_plugin_plugin().call_init(s, &config)
+        })?;
         instance.info = Some(info);
         Ok(instance)
     }

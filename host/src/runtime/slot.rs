@@ -46,14 +46,7 @@ impl PluginSlot {
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<&mut PluginInstance, PluginError> {
         if self.instance.is_none() {
-            let mut fresh = self.plugin.instantiate().map_err(|e| match e {
-                super::error::LoadError::Init { source, .. } => source,
-                other => PluginError::Trap {
-                    plugin: self.plugin.name().to_string(),
-                    call: "init",
-                    message: other.to_string(),
-                },
-            })?;
+            let mut fresh = self.plugin.start()?;
             fresh.apply(&full_sync())?;
             self.rebuilds += 1;
             tracing::info!(
