@@ -1,7 +1,7 @@
 //! One scheduling attempt for one pod: filter → score → normalize → weigh →
 //! select, over the plugin slots of one profile, with upstream's semantics.
 
-use crate::runtime::wit::{Code, Delta, ExtensionPoints, NodeId, Pod};
+use crate::runtime::wit::{Delta, ExtensionPoints, NodeId, Pod};
 use crate::runtime::{FailurePolicy, PluginError, PluginSlot};
 use std::collections::BTreeMap;
 
@@ -83,24 +83,29 @@ pub fn schedule_one(
         if !slot.extension_points().contains(ExtensionPoints::FILTER) || feasible.is_empty() {
             continue;
         }
-        let verdicts = match slot.filter(pod, &feasible, full_sync) {
+        let rejections = match slot.filter(pod, &feasible, full_sync) {
             Ok(v) => v,
             Err(e) => match slot.plugin().spec().failure_policy {
                 FailurePolicy::Fail => return Outcome::PluginFailed(e),
                 FailurePolicy::Ignore => continue,
             },
         };
-        let mut kept = Vec::with_capacity(feasible.len());
-        for (node, status) in feasible.iter().zip(verdicts) {
-            match status.code {
-                Code::Success => kept.push(*node),
-                _ => {
-                    for r in status.reasons {
-                        *reasons.entry(r).or_default() += 1;
-                    }
-                }
+        if rejections.is_empty() {
+            continue;
+        }
+        let mut rejected = vec![false; feasible.len()];
+        for r in rejections {
+            rejected[r.index as usize] = true;
+            for reason in r.status.reasons {
+                *reasons.entry(reason).or_default() += 1;
             }
         }
+        let kept: Vec<NodeId> = feasible
+            .iter()
+            .zip(&rejected)
+            .filter(|(_, out)| !**out)
+            .map(|(n, _)| *n)
+            .collect();
         feasible = kept;
     }
     if feasible.is_empty() {

@@ -102,7 +102,7 @@ macro_rules! export_plugin {
             fn filter(
                 pod: $crate::types::Pod,
                 nodes: Vec<$crate::types::NodeId>,
-            ) -> Result<Vec<$crate::types::Status>, String> {
+            ) -> Result<Vec<$crate::types::Rejection>, String> {
                 __WASM_SCHEDULER_RUNTIME.with_borrow_mut(|rt| rt.filter(&pod, &nodes))
             }
             fn score(

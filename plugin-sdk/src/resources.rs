@@ -40,15 +40,44 @@ impl Resources {
             ),
         }
     }
+}
 
-    /// The amount of a resource by its Kubernetes name (`cpu` in millicores).
-    pub fn get(&self, name: &str) -> i64 {
+/// A resource name resolved once (at `init`), so that per-node lookups
+/// compare no strings for the well-known resources.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResourceName {
+    /// `cpu`, in millicores.
+    Cpu,
+    /// `memory`, in bytes.
+    Memory,
+    /// `ephemeral-storage`, in bytes.
+    EphemeralStorage,
+    /// `pods`.
+    Pods,
+    /// An extended resource.
+    Scalar(String),
+}
+
+impl ResourceName {
+    /// Resolves a Kubernetes resource name.
+    pub fn parse(name: &str) -> Self {
         match name {
-            "cpu" => self.milli_cpu,
-            "memory" => self.memory,
-            "ephemeral-storage" => self.ephemeral_storage,
-            "pods" => self.pods,
-            other => self.scalar(other),
+            "cpu" => ResourceName::Cpu,
+            "memory" => ResourceName::Memory,
+            "ephemeral-storage" => ResourceName::EphemeralStorage,
+            "pods" => ResourceName::Pods,
+            other => ResourceName::Scalar(other.to_string()),
+        }
+    }
+
+    /// The amount of this resource in `r`.
+    pub fn amount(&self, r: &Resources) -> i64 {
+        match self {
+            ResourceName::Cpu => r.milli_cpu,
+            ResourceName::Memory => r.memory,
+            ResourceName::EphemeralStorage => r.ephemeral_storage,
+            ResourceName::Pods => r.pods,
+            ResourceName::Scalar(name) => r.scalar(name),
         }
     }
 }
@@ -63,8 +92,10 @@ mod tests {
         r.set_scalar("nvidia.com/gpu", 2);
         r.set_scalar("example.com/a", 1);
         r.set_scalar("nvidia.com/gpu", 4);
-        assert_eq!(r.get("nvidia.com/gpu"), 4);
-        assert_eq!(r.get("example.com/b"), 0);
+        assert_eq!(ResourceName::parse("nvidia.com/gpu").amount(&r), 4);
+        assert_eq!(ResourceName::parse("example.com/b").amount(&r), 0);
+        r.milli_cpu = 250;
+        assert_eq!(ResourceName::parse("cpu").amount(&r), 250);
         let names: Vec<_> = r.scalar.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["example.com/a", "nvidia.com/gpu"]);
     }

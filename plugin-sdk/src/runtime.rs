@@ -3,7 +3,7 @@
 
 use crate::cluster::Cluster;
 use crate::plugin::Plugin;
-use crate::types::{Delta, NodeId, PluginInfo, Pod, Status};
+use crate::types::{Delta, NodeId, PluginInfo, Pod, Rejection, Status};
 
 /// A plugin plus its copy of the cluster.
 pub struct Runtime<P: Plugin> {
@@ -69,14 +69,21 @@ impl<P: Plugin> Runtime<P> {
         Ok((plugin, cluster))
     }
 
-    /// One verdict per node id, in order.
-    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Status>, String> {
+    /// The nodes that do not pass, by index into `nodes`, in order.
+    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Rejection>, String> {
         let (plugin, cluster) = self.prepared(pod)?;
         Ok(nodes
             .iter()
-            .map(|&id| match cluster.get(id) {
-                Some(node) => plugin.filter(pod, node),
-                None => Status::error(format!("node {id} is unknown to the plugin")),
+            .enumerate()
+            .filter_map(|(index, &id)| {
+                let status = match cluster.get(id) {
+                    Some(node) => plugin.filter(pod, node),
+                    None => Status::error(format!("node {id} is unknown to the plugin")),
+                };
+                (!status.is_success()).then_some(Rejection {
+                    index: index as u32,
+                    status,
+                })
             })
             .collect())
     }

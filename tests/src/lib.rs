@@ -105,3 +105,11 @@ pub fn perf_cluster(n: usize) -> Vec<FixtureNode> {
         })
         .collect()
 }
+
+/// A filter's rejections as `(index, code, reasons)`, for exact comparison.
+pub fn rejected(rejections: &[wit::Rejection]) -> Vec<(u32, wit::Code, Vec<String>)> {
+    rejections
+        .iter()
+        .map(|r| (r.index, r.status.code, r.status.reasons.clone()))
+        .collect()
+}

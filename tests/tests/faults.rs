@@ -74,10 +74,9 @@ fn endless_loop_is_interrupted_at_its_deadline() {
     // The deadline is enforced by epochs, not by luck: generous bound for a loaded CI machine.
     assert!(took < Duration::from_secs(5), "interrupted after {took:?}");
     healthy_neighbour_answers(&mut fit);
-    assert_eq!(
-        bad.filter(&p, &[0, 1], &sync).unwrap().len(),
-        2,
-        "next call gets a fresh instance"
+    assert!(
+        bad.filter(&p, &[0, 1], &sync).unwrap().is_empty(),
+        "next call gets a fresh instance, on which every node passes"
     );
 }
 
@@ -125,6 +124,26 @@ fn wrong_result_count_is_a_contract_error() {
         "{err:?}"
     );
     assert!(!err.poisons_instance(), "the instance itself is fine");
+}
+
+#[test]
+fn rejecting_a_node_it_was_not_given_is_a_contract_error() {
+    let mut bad = slot("fault-plugin", fault("wrong-count", "filter"));
+    let p = wasm_scheduler_tests::pod(&pod("p"));
+    let sync = || full_sync(&nodes());
+    let err = bad.filter(&p, &[0, 1], &sync).unwrap_err();
+    match &err {
+        PluginError::InvalidResult {
+            plugin,
+            call,
+            detail,
+        } => {
+            assert_eq!((plugin.as_str(), *call), ("fault-wrong-count", "filter"));
+            assert_eq!(detail, "rejected node index 2 of 2 nodes");
+        }
+        other => panic!("expected a contract error, got {other:?}"),
+    }
+    assert!(!err.poisons_instance());
 }
 
 #[test]

@@ -5,7 +5,11 @@ use wasm_scheduler::runtime::wit::{Code, ExtensionPoints};
 use wasm_scheduler::runtime::{PluginInstance, PluginSpec};
 use wasm_scheduler_sdk::fixtures::{node, pod, taint, toleration};
 use wasm_scheduler_sdk::types::{TaintEffect, TolerationOperator};
-use wasm_scheduler_tests::{FixtureNode, full_sync, load};
+use wasm_scheduler_tests::{FixtureNode, full_sync, load, rejected};
+
+fn strings(s: &[&str]) -> Vec<String> {
+    s.iter().map(|x| x.to_string()).collect()
+}
 
 fn instance(crate_name: &str, spec: PluginSpec, nodes: &[FixtureNode]) -> PluginInstance {
     let mut inst = load(crate_name, spec).instantiate().expect("init succeeds");
@@ -50,10 +54,15 @@ fn node_resources_fit_filters_with_upstream_reasons() {
         &nodes,
     );
     let p = wasm_scheduler_tests::pod(&pod("p").with_requests(1000, 1 << 30));
-    let verdicts = fit.filter(&p, &ids(2)).unwrap();
-    assert_eq!(verdicts[0].code, Code::Unschedulable);
-    assert_eq!(verdicts[0].reasons, ["Too many pods", "Insufficient cpu"]);
-    assert_eq!(verdicts[1].code, Code::Success);
+    // Only node 0 is rejected: node 1 passes by not being listed.
+    assert_eq!(
+        rejected(&fit.filter(&p, &ids(2)).unwrap()),
+        [(
+            0,
+            Code::Unschedulable,
+            strings(&["Too many pods", "Insufficient cpu"])
+        )]
+    );
 }
 
 #[test]
@@ -112,13 +121,14 @@ fn taint_toleration_filters_untolerated_no_schedule_as_unresolvable() {
         &nodes,
     );
     let p = wasm_scheduler_tests::pod(&pod("p"));
-    let v = tt.filter(&p, &ids(2)).unwrap();
-    assert_eq!(v[0].code, Code::UnschedulableAndUnresolvable);
     assert_eq!(
-        v[0].reasons,
-        ["node(s) had untolerated taint {dedicated: gpu}"]
+        rejected(&tt.filter(&p, &ids(2)).unwrap()),
+        [(
+            0,
+            Code::UnschedulableAndUnresolvable,
+            strings(&["node(s) had untolerated taint {dedicated: gpu}"])
+        )]
     );
-    assert_eq!(v[1].code, Code::Success);
 }
 
 #[test]
@@ -133,8 +143,14 @@ fn node_label_gate_reads_its_config() {
     let v = gate
         .filter(&wasm_scheduler_tests::pod(&pod("p")), &ids(2))
         .unwrap();
-    assert_eq!(v[0].code, Code::Success);
-    assert_eq!(v[1].code, Code::UnschedulableAndUnresolvable);
+    assert_eq!(
+        rejected(&v),
+        [(
+            1,
+            Code::UnschedulableAndUnresolvable,
+            strings(&["node(s) didn't have label disktype in [\"ssd\"]"])
+        )]
+    );
 }
 
 #[test]
@@ -147,7 +163,7 @@ fn usage_deltas_change_later_verdicts() {
         &nodes,
     );
     let p = wasm_scheduler_tests::pod(&pod("p").with_requests(600, 0));
-    assert_eq!(fit.filter(&p, &[0]).unwrap()[0].code, Code::Success);
+    assert_eq!(rejected(&fit.filter(&p, &[0]).unwrap()), []);
     let mut used = wasm_scheduler_sdk::types::NodeUsage::empty();
     used.requested.milli_cpu = 600;
     fit.apply(&[Delta::UsageChanged((
@@ -155,6 +171,8 @@ fn usage_deltas_change_later_verdicts() {
         wasm_scheduler_tests::convert(&used),
     ))])
     .unwrap();
-    let after = fit.filter(&p, &[0]).unwrap();
-    assert_eq!(after[0].reasons, ["Insufficient cpu"]);
+    assert_eq!(
+        rejected(&fit.filter(&p, &[0]).unwrap()),
+        [(0, Code::Unschedulable, strings(&["Insufficient cpu"]))]
+    );
 }

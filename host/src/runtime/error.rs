@@ -112,6 +112,17 @@ pub enum PluginError {
         /// How many results came back.
         got: usize,
     },
+    /// The plugin broke the contract in another way, e.g. a filter rejection
+    /// naming a node index it was not given.
+    #[error("plugin {plugin}: {call} broke the contract: {detail}")]
+    InvalidResult {
+        /// The plugin.
+        plugin: String,
+        /// The exported function.
+        call: &'static str,
+        /// What was wrong.
+        detail: String,
+    },
     /// A fresh instance could not be created.
     #[error("plugin {plugin}: could not instantiate")]
     Instantiate {
@@ -143,7 +154,7 @@ impl PluginError {
             PluginError::Timeout { .. } => "timeout",
             PluginError::MemoryLimit { .. } => "memory",
             PluginError::Returned { .. } => "error",
-            PluginError::WrongResultCount { .. } => "contract",
+            PluginError::WrongResultCount { .. } | PluginError::InvalidResult { .. } => "contract",
         }
     }
 }

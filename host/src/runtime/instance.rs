@@ -2,7 +2,7 @@
 //! cap, with failures turned into typed [`PluginError`]s.
 
 use super::bindings::wit::{
-    self, Delta, NodeId, PluginInfo, Pod, SchedulerPlugin, SchedulerPluginPre, Status,
+    self, Code, Delta, NodeId, PluginInfo, Pod, Rejection, SchedulerPlugin, SchedulerPluginPre,
 };
 use super::engine::EPOCH_TICK;
 use super::error::{LoadError, PluginError};
@@ -232,13 +232,34 @@ impl PluginInstance {
         })
     }
 
-    /// One verdict per node.
-    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Status>, PluginError> {
+    /// The nodes that do not pass, by index into `nodes`, ascending; every
+    /// node not listed passes. A list that names a node twice, out of order,
+    /// out of range or as a success is a contract error.
+    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Rejection>, PluginError> {
         let deadline = self.plugin.spec.timeout;
         let out = self.call("filter", deadline, |b, s| {
             b.wasm_scheduler_plugin_plugin().call_filter(s, pod, nodes)
         })?;
-        self.check_count("filter", nodes.len(), out)
+        let mut next = 0usize;
+        for r in &out {
+            let index = r.index as usize;
+            let detail = if index >= nodes.len() {
+                format!("rejected node index {index} of {} nodes", nodes.len())
+            } else if index < next {
+                format!("rejected node index {index} out of order or twice")
+            } else if r.status.code == Code::Success {
+                format!("listed node index {index} as a rejection with code success")
+            } else {
+                next = index + 1;
+                continue;
+            };
+            return Err(PluginError::InvalidResult {
+                plugin: self.plugin.spec.name.clone(),
+                call: "filter",
+                detail,
+            });
+        }
+        Ok(out)
     }
 
     /// One raw score per node.

@@ -1,7 +1,7 @@
 //! One worker's instance of one plugin, rebuilt from its pre-linked component
 //! (with a full resync) after a trap, timeout or memory breach.
 
-use super::bindings::wit::{Delta, ExtensionPoints, NodeId, Pod, Status};
+use super::bindings::wit::{Delta, ExtensionPoints, NodeId, Pod, Rejection};
 use super::error::PluginError;
 use super::instance::{LoadedPlugin, PluginInstance};
 use std::sync::Arc;
@@ -94,7 +94,7 @@ impl PluginSlot {
         pod: &Pod,
         nodes: &[NodeId],
         full_sync: &dyn Fn() -> Vec<Delta>,
-    ) -> Result<Vec<Status>, PluginError> {
+    ) -> Result<Vec<Rejection>, PluginError> {
         self.run(full_sync, |i| i.filter(pod, nodes))
     }
 

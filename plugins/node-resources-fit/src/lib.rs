@@ -6,6 +6,7 @@
 use serde::Deserialize;
 use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
 use wasm_scheduler_sdk::prelude::*;
+use wasm_scheduler_sdk::resources::ResourceName;
 
 /// A resource that takes part in the score, and its weight.
 #[derive(Debug, Clone, Deserialize)]
@@ -61,10 +62,10 @@ fn default_resources() -> Vec<ResourceSpec> {
         .to_vec()
 }
 
-/// Upstream's `NodeResourcesFitArgs` (the parts that apply here).
+/// Upstream's `NodeResourcesFitArgs` (the parts that apply here): the plugin's config.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct NodeResourcesFit {
+pub struct NodeResourcesFitArgs {
     /// Extended resources the filter ignores.
     #[serde(default)]
     pub ignored_resources: Vec<String>,
@@ -73,28 +74,42 @@ pub struct NodeResourcesFit {
     pub scoring_strategy: ScoringStrategy,
 }
 
+/// The plugin: its config with the scored resource names resolved.
+#[derive(Debug, Clone)]
+pub struct NodeResourcesFit {
+    ignored_resources: Vec<String>,
+    strategy: StrategyType,
+    /// Scored resources and their weights.
+    resources: Vec<(ResourceName, i64)>,
+}
+
 impl NodeResourcesFit {
     /// Requested (pod + node, non-zero for cpu/memory) and allocatable of one resource.
-    fn requested_and_allocatable(pod: &Pod, node: &NodeInfo, resource: &str) -> (i64, i64) {
+    fn requested_and_allocatable(
+        pod: &Pod,
+        node: &NodeInfo,
+        resource: &ResourceName,
+    ) -> (i64, i64) {
         let requested = match resource {
             // Scoring uses the non-zero requests so that pods without requests still spread.
-            "cpu" | "memory" => {
-                node.usage.non_zero_requested.get(resource) + pod.non_zero_requests.get(resource)
+            ResourceName::Cpu | ResourceName::Memory => {
+                resource.amount(&node.usage.non_zero_requested)
+                    + resource.amount(&pod.non_zero_requests)
             }
-            _ => node.usage.requested.get(resource) + pod.requests.get(resource),
+            _ => resource.amount(&node.usage.requested) + resource.amount(&pod.requests),
         };
-        (requested, node.node.allocatable.get(resource))
+        (requested, resource.amount(&node.node.allocatable))
     }
 }
 
 impl Plugin for NodeResourcesFit {
     const NAME: &'static str = "NodeResourcesFit";
     const EXTENSION_POINTS: ExtensionPoints = ExtensionPoints::FILTER.union(ExtensionPoints::SCORE);
-    type Config = Self;
+    type Config = NodeResourcesFitArgs;
 
-    fn init(config: Self) -> Result<Self, String> {
-        if let Some(bad) = config
-            .scoring_strategy
+    fn init(args: NodeResourcesFitArgs) -> Result<Self, String> {
+        let strategy = args.scoring_strategy;
+        if let Some(bad) = strategy
             .resources
             .iter()
             .find(|r| r.weight <= 0 || r.weight > 100)
@@ -104,7 +119,15 @@ impl Plugin for NodeResourcesFit {
                 bad.name, bad.weight
             ));
         }
-        Ok(config)
+        Ok(NodeResourcesFit {
+            ignored_resources: args.ignored_resources,
+            strategy: strategy.kind,
+            resources: strategy
+                .resources
+                .iter()
+                .map(|r| (ResourceName::parse(&r.name), r.weight))
+                .collect(),
+        })
     }
 
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
@@ -146,12 +169,12 @@ impl Plugin for NodeResourcesFit {
 
     fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
         let (mut total, mut weights) = (0, 0);
-        for r in &self.scoring_strategy.resources {
-            let (requested, allocatable) = Self::requested_and_allocatable(pod, node, &r.name);
+        for (resource, weight) in &self.resources {
+            let (requested, allocatable) = Self::requested_and_allocatable(pod, node, resource);
             if allocatable == 0 {
                 continue;
             }
-            let score = match self.scoring_strategy.kind {
+            let score = match self.strategy {
                 StrategyType::LeastAllocated if requested > allocatable => 0,
                 StrategyType::LeastAllocated => {
                     (allocatable - requested) * MAX_NODE_SCORE / allocatable
@@ -161,8 +184,8 @@ impl Plugin for NodeResourcesFit {
                     requested.min(allocatable) * MAX_NODE_SCORE / allocatable
                 }
             };
-            total += score * r.weight;
-            weights += r.weight;
+            total += score * weight;
+            weights += weight;
         }
         if weights == 0 { 0 } else { total / weights }
     }
@@ -179,6 +202,10 @@ mod tests {
         NodeInfo::new(0, n)
     }
 
+    fn fit(args: NodeResourcesFitArgs) -> NodeResourcesFit {
+        NodeResourcesFit::init(args).expect("valid args")
+    }
+
     /// Upstream's fixture: a pod of 3000m/5000 on empty nodes of 4000m/10000 and 6000m/10000.
     fn upstream_pair_scores(fit: &NodeResourcesFit) -> [i64; 2] {
         let p = pod("p").with_requests(3000, 5000);
@@ -188,29 +215,32 @@ mod tests {
 
     #[test]
     fn least_allocated_matches_upstream_values() {
-        assert_eq!(upstream_pair_scores(&NodeResourcesFit::default()), [37, 50]);
+        assert_eq!(
+            upstream_pair_scores(&fit(NodeResourcesFitArgs::default())),
+            [37, 50]
+        );
     }
 
     #[test]
     fn most_allocated_prefers_fuller_nodes() {
-        let fit = NodeResourcesFit {
+        let most = fit(NodeResourcesFitArgs {
             scoring_strategy: ScoringStrategy {
                 kind: StrategyType::MostAllocated,
                 ..Default::default()
             },
             ..Default::default()
-        };
+        });
         // cpu 3000/4000 = 75, memory 5000/10000 = 50 → 62; cpu 50, memory 50 → 50.
-        assert_eq!(upstream_pair_scores(&fit), [62, 50]);
+        assert_eq!(upstream_pair_scores(&most), [62, 50]);
     }
 
     #[test]
     fn filter_lists_every_insufficient_resource() {
-        let fit = NodeResourcesFit::default();
+        let plain = fit(NodeResourcesFitArgs::default());
         let p = pod("p")
             .with_requests(5000, 20000)
             .with_scalar("example.com/gpu", 1);
-        let s = fit.filter(
+        let s = plain.filter(
             &p,
             &info(node("a").with_allocatable(4000, 10000).with_max_pods(0)),
         );
@@ -224,17 +254,17 @@ mod tests {
                 "Insufficient example.com/gpu"
             ]
         );
-        let ignoring = NodeResourcesFit {
+        let ignoring = fit(NodeResourcesFitArgs {
             ignored_resources: vec!["example.com/gpu".into()],
             ..Default::default()
-        };
+        });
         let roomy = info(node("b").with_allocatable(8000, 40000));
         assert!(ignoring.filter(&p, &roomy).is_success());
     }
 
     #[test]
     fn zero_weight_is_rejected_at_init() {
-        let mut bad = NodeResourcesFit::default();
+        let mut bad = NodeResourcesFitArgs::default();
         bad.scoring_strategy.resources[0].weight = 0;
         assert!(
             NodeResourcesFit::init(bad)

@@ -8,7 +8,7 @@
 
 use std::cell::RefCell;
 use wasm_scheduler_sdk::types::{
-    AnnotationNeed, DataNeeds, Delta, ExtensionPoints, NodeId, PluginInfo, Pod, Status,
+    AnnotationNeed, DataNeeds, Delta, ExtensionPoints, NodeId, PluginInfo, Pod, Rejection, Status,
 };
 
 thread_local! {
@@ -78,9 +78,15 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
         Ok(())
     }
 
-    fn filter(_pod: Pod, nodes: Vec<NodeId>) -> Result<Vec<Status>, String> {
+    fn filter(_pod: Pod, nodes: Vec<NodeId>) -> Result<Vec<Rejection>, String> {
+        // Every node passes; `wrong-count` names a node past the end of the list.
         let n = misbehave("filter", nodes.len());
-        Ok((0..n).map(|_| Status::success()).collect())
+        Ok((nodes.len()..n)
+            .map(|index| Rejection {
+                index: index as u32,
+                status: Status::unschedulable("fault plugin: no such node"),
+            })
+            .collect())
     }
 
     fn score(_pod: Pod, nodes: Vec<NodeId>) -> Result<Vec<i64>, String> {
