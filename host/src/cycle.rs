@@ -4,6 +4,7 @@
 use crate::runtime::wit::{Delta, ExtensionPoints, NodeId, Pod};
 use crate::runtime::{FailurePolicy, PluginError, PluginSlot};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// The result of one attempt.
 #[derive(Debug)]
@@ -72,18 +73,28 @@ impl TieBreaker {
 /// for a plugin instance that has to be recreated after a failure.
 pub fn schedule_one(
     slots: &mut [PluginSlot],
-    pod: &Pod,
+    pod: Arc<Pod>,
     nodes: &[NodeId],
     ties: &mut TieBreaker,
     full_sync: &dyn Fn() -> Vec<Delta>,
 ) -> Outcome {
+    // A plugin with `Ignore` that cannot even start the cycle sits it out.
+    let mut active = vec![true; slots.len()];
+    for (slot, on) in slots.iter_mut().zip(active.iter_mut()) {
+        if let Err(e) = slot.begin_cycle(pod.clone(), full_sync) {
+            match slot.plugin().spec().failure_policy {
+                FailurePolicy::Fail => return Outcome::PluginFailed(e),
+                FailurePolicy::Ignore => *on = false,
+            }
+        }
+    }
     let mut feasible: Vec<NodeId> = nodes.to_vec();
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for slot in slots.iter_mut() {
+    for (slot, _) in slots.iter_mut().zip(&active).filter(|(_, on)| **on) {
         if !slot.extension_points().contains(ExtensionPoints::FILTER) || feasible.is_empty() {
             continue;
         }
-        let rejections = match slot.filter(pod, &feasible, full_sync) {
+        let rejections = match slot.filter(&feasible, full_sync) {
             Ok(v) => v,
             Err(e) => match slot.plugin().spec().failure_policy {
                 FailurePolicy::Fail => return Outcome::PluginFailed(e),
@@ -116,15 +127,15 @@ pub fn schedule_one(
     }
 
     let mut totals = vec![0i64; feasible.len()];
-    for slot in slots.iter_mut() {
+    for (slot, _) in slots.iter_mut().zip(&active).filter(|(_, on)| **on) {
         let points = slot.extension_points();
         if !points.contains(ExtensionPoints::SCORE) {
             continue;
         }
         let weight = slot.plugin().spec().weight;
-        let scored = slot.score(pod, &feasible, full_sync).and_then(|raw| {
+        let scored = slot.score(&feasible, full_sync).and_then(|raw| {
             if points.contains(ExtensionPoints::NORMALIZE_SCORE) {
-                slot.normalize_score(pod, &feasible, &raw, full_sync)
+                slot.normalize_score(&feasible, &raw, full_sync)
             } else {
                 Ok(raw)
             }

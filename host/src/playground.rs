@@ -7,6 +7,8 @@
 use crate::builtin::DEFAULT_SET;
 use crate::cycle::{Outcome, TieBreaker, schedule_one};
 use crate::runtime::wit::{Delta, KeyValue, Node, NodeUsage, Pod, Resources, Taint, TaintEffect};
+use std::sync::Arc;
+
 use crate::runtime::{LoadError, PluginError, PluginRuntime, PluginSlot, PluginSpec};
 
 /// Why the playground stopped.
@@ -132,7 +134,9 @@ pub fn run(pods: &[Pod]) -> Result<Vec<Placement>, PlaygroundError> {
     let mut placements = Vec::new();
     for p in pods {
         let key = format!("{}/{}", p.namespace, p.name);
-        let outcome = schedule_one(&mut slots, p, &ids, &mut ties, &|| full_sync(&usage));
+        let outcome = schedule_one(&mut slots, Arc::new(p.clone()), &ids, &mut ties, &|| {
+            full_sync(&usage)
+        });
         let result = match outcome {
             Outcome::Scheduled { node, score } => {
                 let u = &mut usage[node as usize];

@@ -99,25 +99,22 @@ macro_rules! export_plugin {
             fn apply(deltas: Vec<$crate::types::Delta>) -> Result<(), String> {
                 __WASM_SCHEDULER_RUNTIME.with_borrow_mut(|rt| rt.apply(deltas))
             }
+            fn begin_cycle(pod: $crate::types::Pod) -> Result<(), String> {
+                __WASM_SCHEDULER_RUNTIME.with_borrow_mut(|rt| rt.begin_cycle(pod))
+            }
             fn filter(
-                pod: $crate::types::Pod,
                 nodes: Vec<$crate::types::NodeId>,
             ) -> Result<Vec<$crate::types::Rejection>, String> {
-                __WASM_SCHEDULER_RUNTIME.with_borrow_mut(|rt| rt.filter(&pod, &nodes))
+                __WASM_SCHEDULER_RUNTIME.with_borrow(|rt| rt.filter(&nodes))
             }
-            fn score(
-                pod: $crate::types::Pod,
-                nodes: Vec<$crate::types::NodeId>,
-            ) -> Result<Vec<i64>, String> {
-                __WASM_SCHEDULER_RUNTIME.with_borrow_mut(|rt| rt.score(&pod, &nodes))
+            fn score(nodes: Vec<$crate::types::NodeId>) -> Result<Vec<i64>, String> {
+                __WASM_SCHEDULER_RUNTIME.with_borrow(|rt| rt.score(&nodes))
             }
             fn normalize_score(
-                pod: $crate::types::Pod,
                 nodes: Vec<$crate::types::NodeId>,
                 scores: Vec<i64>,
             ) -> Result<Vec<i64>, String> {
-                __WASM_SCHEDULER_RUNTIME
-                    .with_borrow_mut(|rt| rt.normalize_score(&pod, &nodes, scores))
+                __WASM_SCHEDULER_RUNTIME.with_borrow(|rt| rt.normalize_score(&nodes, scores))
             }
         }
 

@@ -30,8 +30,8 @@ pub trait Plugin: Sized + 'static {
         }
     }
 
-    /// Called once per batched call with the whole cluster, before the per-node
-    /// calls: the place for upstream's PreFilter/PreScore work.
+    /// Called once per scheduling cycle with the pod and the whole cluster,
+    /// before any per-node call: the place for upstream's PreFilter work.
     fn prepare(&mut self, _pod: &Pod, _cluster: &Cluster) {}
 
     /// Whether `node` can run `pod`.

@@ -10,6 +10,8 @@ pub struct Runtime<P: Plugin> {
     version: &'static str,
     plugin: Option<P>,
     cluster: Cluster,
+    /// The pod of the current cycle.
+    pod: Option<Pod>,
 }
 
 impl<P: Plugin> Runtime<P> {
@@ -19,6 +21,7 @@ impl<P: Plugin> Runtime<P> {
             version,
             plugin: None,
             cluster: Cluster::new(),
+            pod: None,
         }
     }
 
@@ -56,22 +59,33 @@ impl<P: Plugin> Runtime<P> {
         deltas.into_iter().try_for_each(|d| self.cluster.apply(d))
     }
 
-    /// Runs the plugin's `prepare` for `pod`, then lends the plugin and the
-    /// cluster for the per-node calls.
-    fn prepared(&mut self, pod: &Pod) -> Result<(&P, &Cluster), String> {
-        let Runtime {
-            plugin, cluster, ..
-        } = self;
-        let plugin = plugin
+    /// Starts a cycle for `pod`: runs the plugin's `prepare` once.
+    pub fn begin_cycle(&mut self, pod: Pod) -> Result<(), String> {
+        let plugin = self
+            .plugin
             .as_mut()
             .ok_or_else(|| format!("{}: called before init", P::NAME))?;
-        plugin.prepare(pod, cluster);
-        Ok((plugin, cluster))
+        plugin.prepare(&pod, &self.cluster);
+        self.pod = Some(pod);
+        Ok(())
+    }
+
+    /// The plugin, the cluster and the cycle's pod, for the per-node calls.
+    fn in_cycle(&self) -> Result<(&P, &Cluster, &Pod), String> {
+        let plugin = self
+            .plugin
+            .as_ref()
+            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
+        let pod = self
+            .pod
+            .as_ref()
+            .ok_or_else(|| format!("{}: called before begin-cycle", P::NAME))?;
+        Ok((plugin, &self.cluster, pod))
     }
 
     /// The nodes that do not pass, by index into `nodes`, in order.
-    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Rejection>, String> {
-        let (plugin, cluster) = self.prepared(pod)?;
+    pub fn filter(&self, nodes: &[NodeId]) -> Result<Vec<Rejection>, String> {
+        let (plugin, cluster, pod) = self.in_cycle()?;
         Ok(nodes
             .iter()
             .enumerate()
@@ -89,8 +103,8 @@ impl<P: Plugin> Runtime<P> {
     }
 
     /// One score per node id, in order; an unknown node is an error.
-    pub fn score(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
-        let (plugin, cluster) = self.prepared(pod)?;
+    pub fn score(&self, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
+        let (plugin, cluster, pod) = self.in_cycle()?;
         nodes
             .iter()
             .map(|&id| match cluster.get(id) {
@@ -102,8 +116,7 @@ impl<P: Plugin> Runtime<P> {
 
     /// Normalizes the scores of all scored nodes.
     pub fn normalize_score(
-        &mut self,
-        pod: &Pod,
+        &self,
         nodes: &[NodeId],
         mut scores: Vec<i64>,
     ) -> Result<Vec<i64>, String> {
@@ -114,10 +127,7 @@ impl<P: Plugin> Runtime<P> {
                 scores.len()
             ));
         }
-        let plugin = self
-            .plugin
-            .as_ref()
-            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
+        let (plugin, _, pod) = self.in_cycle()?;
         plugin.normalize_score(pod, &mut scores);
         Ok(scores)
     }

@@ -33,19 +33,21 @@ fn wasm_pass(
     ids: &[u32],
     normalize: bool,
 ) {
-    let verdicts = inst.filter(p, ids).expect("filter");
-    let scores = inst.score(p, ids).expect("score");
+    inst.begin_cycle(p).expect("begin-cycle");
+    let verdicts = inst.filter(ids).expect("filter");
+    let scores = inst.score(ids).expect("score");
     if normalize {
-        inst.normalize_score(p, ids, &scores).expect("normalize");
+        inst.normalize_score(ids, &scores).expect("normalize");
     }
     std::hint::black_box(verdicts);
 }
 
 fn native_pass<P: Plugin>(rt: &mut Runtime<P>, p: &Pod, ids: &[u32], normalize: bool) {
-    let verdicts = rt.filter(p, ids).expect("filter");
-    let scores = rt.score(p, ids).expect("score");
+    rt.begin_cycle(p.clone()).expect("begin-cycle");
+    let verdicts = rt.filter(ids).expect("filter");
+    let scores = rt.score(ids).expect("score");
     if normalize {
-        rt.normalize_score(p, ids, scores).expect("normalize");
+        rt.normalize_score(ids, scores).expect("normalize");
     }
     std::hint::black_box(verdicts);
 }

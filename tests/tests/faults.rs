@@ -1,6 +1,7 @@
 //! A plugin that traps, loops, hoards memory or breaks the contract fails only
 //! its own call, with a typed error, and the host and other plugins go on.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use wasm_scheduler::runtime::{LoadError, PluginError, PluginSlot, PluginSpec};
 use wasm_scheduler_sdk::fixtures::{node, pod};
@@ -30,17 +31,19 @@ fn slot(crate_name: &str, spec: PluginSpec) -> PluginSlot {
 fn healthy_neighbour_answers(fit: &mut PluginSlot) {
     let p = wasm_scheduler_tests::pod(&pod("p").with_requests(1000, 1 << 30));
     let sync = || full_sync(&nodes());
-    assert_eq!(fit.score(&p, &[0, 1], &sync).unwrap(), [81, 68]);
+    fit.begin_cycle(Arc::new(p), &sync).unwrap();
+    assert_eq!(fit.score(&[0, 1], &sync).unwrap(), [81, 68]);
 }
 
 #[test]
 fn trap_is_a_typed_error_and_the_instance_is_rebuilt() {
     let mut bad = slot("fault-plugin", fault("trap", "filter"));
     let mut fit = slot("node-resources-fit", PluginSpec::new("NodeResourcesFit"));
-    let p = wasm_scheduler_tests::pod(&pod("p"));
     let sync = || full_sync(&nodes());
+    bad.begin_cycle(Arc::new(wasm_scheduler_tests::pod(&pod("p"))), &sync)
+        .unwrap();
     for round in 1..=3 {
-        let err = bad.filter(&p, &[0, 1], &sync).unwrap_err();
+        let err = bad.filter(&[0, 1], &sync).unwrap_err();
         assert!(
             matches!(err, PluginError::Trap { ref plugin, call: "filter", .. } if plugin == "fault-trap"),
             "{err:?}"
@@ -54,18 +57,20 @@ fn trap_is_a_typed_error_and_the_instance_is_rebuilt() {
         );
         healthy_neighbour_answers(&mut fit);
     }
-    // Calls that do not trap still work on the rebuilt instance.
-    assert_eq!(bad.score(&p, &[0, 1], &sync).unwrap(), [1, 1]);
+    // Calls that do not trap still work on the rebuilt instance, which was
+    // given the cycle's pod again (the fault plugin refuses calls without one).
+    assert_eq!(bad.score(&[0, 1], &sync).unwrap(), [1, 1]);
 }
 
 #[test]
 fn endless_loop_is_interrupted_at_its_deadline() {
     let mut bad = slot("fault-plugin", fault("loop", "score"));
     let mut fit = slot("node-resources-fit", PluginSpec::new("NodeResourcesFit"));
-    let p = wasm_scheduler_tests::pod(&pod("p"));
     let sync = || full_sync(&nodes());
+    bad.begin_cycle(Arc::new(wasm_scheduler_tests::pod(&pod("p"))), &sync)
+        .unwrap();
     let started = Instant::now();
-    let err = bad.score(&p, &[0, 1], &sync).unwrap_err();
+    let err = bad.score(&[0, 1], &sync).unwrap_err();
     let took = started.elapsed();
     assert!(
         matches!(err, PluginError::Timeout { call: "score", deadline, .. } if deadline == Duration::from_millis(20)),
@@ -75,7 +80,7 @@ fn endless_loop_is_interrupted_at_its_deadline() {
     assert!(took < Duration::from_secs(5), "interrupted after {took:?}");
     healthy_neighbour_answers(&mut fit);
     assert!(
-        bad.filter(&p, &[0, 1], &sync).unwrap().is_empty(),
+        bad.filter(&[0, 1], &sync).unwrap().is_empty(),
         "next call gets a fresh instance, on which every node passes"
     );
 }
@@ -84,9 +89,10 @@ fn endless_loop_is_interrupted_at_its_deadline() {
 fn memory_hog_hits_its_cap() {
     let mut bad = slot("fault-plugin", fault("grow", "filter"));
     let mut fit = slot("node-resources-fit", PluginSpec::new("NodeResourcesFit"));
-    let p = wasm_scheduler_tests::pod(&pod("p"));
     let sync = || full_sync(&nodes());
-    let err = bad.filter(&p, &[0, 1], &sync).unwrap_err();
+    bad.begin_cycle(Arc::new(wasm_scheduler_tests::pod(&pod("p"))), &sync)
+        .unwrap();
+    let err = bad.filter(&[0, 1], &sync).unwrap_err();
     match err {
         PluginError::MemoryLimit {
             ref plugin,
@@ -108,9 +114,10 @@ fn memory_hog_hits_its_cap() {
 #[test]
 fn wrong_result_count_is_a_contract_error() {
     let mut bad = slot("fault-plugin", fault("wrong-count", "score"));
-    let p = wasm_scheduler_tests::pod(&pod("p"));
     let sync = || full_sync(&nodes());
-    let err = bad.score(&p, &[0, 1], &sync).unwrap_err();
+    bad.begin_cycle(Arc::new(wasm_scheduler_tests::pod(&pod("p"))), &sync)
+        .unwrap();
+    let err = bad.score(&[0, 1], &sync).unwrap_err();
     assert!(
         matches!(
             err,
@@ -129,9 +136,10 @@ fn wrong_result_count_is_a_contract_error() {
 #[test]
 fn rejecting_a_node_it_was_not_given_is_a_contract_error() {
     let mut bad = slot("fault-plugin", fault("wrong-count", "filter"));
-    let p = wasm_scheduler_tests::pod(&pod("p"));
     let sync = || full_sync(&nodes());
-    let err = bad.filter(&p, &[0, 1], &sync).unwrap_err();
+    bad.begin_cycle(Arc::new(wasm_scheduler_tests::pod(&pod("p"))), &sync)
+        .unwrap();
+    let err = bad.filter(&[0, 1], &sync).unwrap_err();
     match &err {
         PluginError::InvalidResult {
             plugin,

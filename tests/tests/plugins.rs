@@ -33,7 +33,8 @@ fn least_allocated_scores_37_and_50_as_upstream() {
         &nodes,
     );
     let p = wasm_scheduler_tests::pod(&pod("p").with_requests(3000, 5000));
-    assert_eq!(fit.score(&p, &ids(2)).unwrap(), [37, 50]);
+    fit.begin_cycle(&p).unwrap();
+    assert_eq!(fit.score(&ids(2)).unwrap(), [37, 50]);
     let info = fit.info();
     assert_eq!(info.name, "NodeResourcesFit");
     assert!(
@@ -54,9 +55,10 @@ fn node_resources_fit_filters_with_upstream_reasons() {
         &nodes,
     );
     let p = wasm_scheduler_tests::pod(&pod("p").with_requests(1000, 1 << 30));
+    fit.begin_cycle(&p).unwrap();
     // Only node 0 is rejected: node 1 passes by not being listed.
     assert_eq!(
-        rejected(&fit.filter(&p, &ids(2)).unwrap()),
+        rejected(&fit.filter(&ids(2)).unwrap()),
         [(
             0,
             Code::Unschedulable,
@@ -75,7 +77,8 @@ fn node_resources_fit_takes_its_scoring_strategy_from_config() {
         .with_config(serde_json::json!({"scoringStrategy": {"type": "MostAllocated"}}));
     let mut fit = instance("node-resources-fit", spec, &nodes);
     let p = wasm_scheduler_tests::pod(&pod("p").with_requests(3000, 5000));
-    assert_eq!(fit.score(&p, &ids(2)).unwrap(), [62, 50]);
+    fit.begin_cycle(&p).unwrap();
+    assert_eq!(fit.score(&ids(2)).unwrap(), [62, 50]);
 }
 
 #[test]
@@ -102,9 +105,10 @@ fn taint_toleration_scores_100_50_0_as_upstream() {
         "bar",
         Some(pref),
     )));
-    let raw = tt.score(&p, &ids(3)).unwrap();
+    tt.begin_cycle(&p).unwrap();
+    let raw = tt.score(&ids(3)).unwrap();
     assert_eq!(raw, [0, 1, 2]);
-    assert_eq!(tt.normalize_score(&p, &ids(3), &raw).unwrap(), [100, 50, 0]);
+    assert_eq!(tt.normalize_score(&ids(3), &raw).unwrap(), [100, 50, 0]);
 }
 
 #[test]
@@ -120,9 +124,10 @@ fn taint_toleration_filters_untolerated_no_schedule_as_unresolvable() {
         PluginSpec::new("TaintToleration"),
         &nodes,
     );
-    let p = wasm_scheduler_tests::pod(&pod("p"));
+    tt.begin_cycle(&wasm_scheduler_tests::pod(&pod("p")))
+        .unwrap();
     assert_eq!(
-        rejected(&tt.filter(&p, &ids(2)).unwrap()),
+        rejected(&tt.filter(&ids(2)).unwrap()),
         [(
             0,
             Code::UnschedulableAndUnresolvable,
@@ -140,9 +145,9 @@ fn node_label_gate_reads_its_config() {
     let spec =
         PluginSpec::new("gate").with_config(serde_json::json!({"required": {"disktype": ["ssd"]}}));
     let mut gate = instance("node-label-gate", spec, &nodes);
-    let v = gate
-        .filter(&wasm_scheduler_tests::pod(&pod("p")), &ids(2))
+    gate.begin_cycle(&wasm_scheduler_tests::pod(&pod("p")))
         .unwrap();
+    let v = gate.filter(&ids(2)).unwrap();
     assert_eq!(
         rejected(&v),
         [(
@@ -163,7 +168,8 @@ fn usage_deltas_change_later_verdicts() {
         &nodes,
     );
     let p = wasm_scheduler_tests::pod(&pod("p").with_requests(600, 0));
-    assert_eq!(rejected(&fit.filter(&p, &[0]).unwrap()), []);
+    fit.begin_cycle(&p).unwrap();
+    assert_eq!(rejected(&fit.filter(&[0]).unwrap()), []);
     let mut used = wasm_scheduler_sdk::types::NodeUsage::empty();
     used.requested.milli_cpu = 600;
     fit.apply(&[Delta::UsageChanged((
@@ -172,7 +178,7 @@ fn usage_deltas_change_later_verdicts() {
     ))])
     .unwrap();
     assert_eq!(
-        rejected(&fit.filter(&p, &[0]).unwrap()),
+        rejected(&fit.filter(&[0]).unwrap()),
         [(0, Code::Unschedulable, strings(&["Insufficient cpu"]))]
     );
 }

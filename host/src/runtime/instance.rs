@@ -232,13 +232,21 @@ impl PluginInstance {
         })
     }
 
+    /// Starts a cycle: later filter/score/normalize calls are about `pod`.
+    pub fn begin_cycle(&mut self, pod: &Pod) -> Result<(), PluginError> {
+        let deadline = self.plugin.spec.timeout;
+        self.call("begin-cycle", deadline, |b, s| {
+            b.wasm_scheduler_plugin_plugin().call_begin_cycle(s, pod)
+        })
+    }
+
     /// The nodes that do not pass, by index into `nodes`, ascending; every
     /// node not listed passes. A list that names a node twice, out of order,
     /// out of range or as a success is a contract error.
-    pub fn filter(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<Rejection>, PluginError> {
+    pub fn filter(&mut self, nodes: &[NodeId]) -> Result<Vec<Rejection>, PluginError> {
         let deadline = self.plugin.spec.timeout;
         let out = self.call("filter", deadline, |b, s| {
-            b.wasm_scheduler_plugin_plugin().call_filter(s, pod, nodes)
+            b.wasm_scheduler_plugin_plugin().call_filter(s, nodes)
         })?;
         let mut next = 0usize;
         for r in &out {
@@ -263,10 +271,10 @@ impl PluginInstance {
     }
 
     /// One raw score per node.
-    pub fn score(&mut self, pod: &Pod, nodes: &[NodeId]) -> Result<Vec<i64>, PluginError> {
+    pub fn score(&mut self, nodes: &[NodeId]) -> Result<Vec<i64>, PluginError> {
         let deadline = self.plugin.spec.timeout;
         let out = self.call("score", deadline, |b, s| {
-            b.wasm_scheduler_plugin_plugin().call_score(s, pod, nodes)
+            b.wasm_scheduler_plugin_plugin().call_score(s, nodes)
         })?;
         self.check_count("score", nodes.len(), out)
     }
@@ -274,14 +282,13 @@ impl PluginInstance {
     /// Normalized scores, one per input.
     pub fn normalize_score(
         &mut self,
-        pod: &Pod,
         nodes: &[NodeId],
         scores: &[i64],
     ) -> Result<Vec<i64>, PluginError> {
         let deadline = self.plugin.spec.timeout;
         let out = self.call("normalize-score", deadline, |b, s| {
             b.wasm_scheduler_plugin_plugin()
-                .call_normalize_score(s, pod, nodes, scores)
+                .call_normalize_score(s, nodes, scores)
         })?;
         self.check_count("normalize-score", nodes.len(), out)
     }

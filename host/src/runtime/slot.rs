@@ -11,6 +11,8 @@ pub struct PluginSlot {
     plugin: Arc<LoadedPlugin>,
     points: ExtensionPoints,
     instance: Option<PluginInstance>,
+    /// The current cycle's pod, given again to an instance rebuilt mid-cycle.
+    pod: Option<Arc<Pod>>,
     rebuilds: u64,
 }
 
@@ -21,6 +23,7 @@ impl PluginSlot {
             plugin: instance.plugin().clone(),
             points: instance.info().extension_points,
             instance: Some(instance),
+            pod: None,
             rebuilds: 0,
         }
     }
@@ -40,7 +43,8 @@ impl PluginSlot {
         self.rebuilds
     }
 
-    /// The live instance, rebuilt (init + `full_sync`) if the last call poisoned it.
+    /// The live instance, rebuilt (init + `full_sync` + the cycle's pod) if
+    /// the last call poisoned it.
     fn live(
         &mut self,
         full_sync: &dyn Fn() -> Vec<Delta>,
@@ -48,6 +52,9 @@ impl PluginSlot {
         if self.instance.is_none() {
             let mut fresh = self.plugin.start()?;
             fresh.apply(&full_sync())?;
+            if let Some(pod) = &self.pod {
+                fresh.begin_cycle(pod)?;
+            }
             self.rebuilds += 1;
             tracing::info!(
                 plugin = self.plugin.name(),
@@ -88,34 +95,43 @@ impl PluginSlot {
         result
     }
 
+    /// Starts a cycle for `pod` (see [`PluginInstance::begin_cycle`]).
+    pub fn begin_cycle(
+        &mut self,
+        pod: Arc<Pod>,
+        full_sync: &dyn Fn() -> Vec<Delta>,
+    ) -> Result<(), PluginError> {
+        // Kept before the call: if this very call poisons the instance, the
+        // rebuilt one still needs the pod.
+        self.pod = Some(pod.clone());
+        self.run(full_sync, |i| i.begin_cycle(&pod))
+    }
+
     /// See [`PluginInstance::filter`].
     pub fn filter(
         &mut self,
-        pod: &Pod,
         nodes: &[NodeId],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<Vec<Rejection>, PluginError> {
-        self.run(full_sync, |i| i.filter(pod, nodes))
+        self.run(full_sync, |i| i.filter(nodes))
     }
 
     /// See [`PluginInstance::score`].
     pub fn score(
         &mut self,
-        pod: &Pod,
         nodes: &[NodeId],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<Vec<i64>, PluginError> {
-        self.run(full_sync, |i| i.score(pod, nodes))
+        self.run(full_sync, |i| i.score(nodes))
     }
 
     /// See [`PluginInstance::normalize_score`].
     pub fn normalize_score(
         &mut self,
-        pod: &Pod,
         nodes: &[NodeId],
         scores: &[i64],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<Vec<i64>, PluginError> {
-        self.run(full_sync, |i| i.normalize_score(pod, nodes, scores))
+        self.run(full_sync, |i| i.normalize_score(nodes, scores))
     }
 }

@@ -12,6 +12,8 @@ use wasm_scheduler_sdk::types::{
 };
 
 thread_local! {
+    /// Whether `begin-cycle` was called, as the SDK requires before per-node calls.
+    static IN_CYCLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CONFIG: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
 }
 
@@ -53,6 +55,14 @@ fn misbehave(call: &str, n: usize) -> usize {
     }
 }
 
+fn in_cycle() -> Result<(), String> {
+    if IN_CYCLE.get() {
+        Ok(())
+    } else {
+        Err("fault plugin: called before begin-cycle".to_string())
+    }
+}
+
 impl wasm_scheduler_sdk::__private::Guest for Fault {
     fn init(config: String) -> Result<PluginInfo, String> {
         let mode = field(&config, "mode").unwrap_or_default();
@@ -78,7 +88,13 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
         Ok(())
     }
 
-    fn filter(_pod: Pod, nodes: Vec<NodeId>) -> Result<Vec<Rejection>, String> {
+    fn begin_cycle(_pod: Pod) -> Result<(), String> {
+        IN_CYCLE.set(true);
+        Ok(())
+    }
+
+    fn filter(nodes: Vec<NodeId>) -> Result<Vec<Rejection>, String> {
+        in_cycle()?;
         // Every node passes; `wrong-count` names a node past the end of the list.
         let n = misbehave("filter", nodes.len());
         Ok((nodes.len()..n)
@@ -89,16 +105,13 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
             .collect())
     }
 
-    fn score(_pod: Pod, nodes: Vec<NodeId>) -> Result<Vec<i64>, String> {
+    fn score(nodes: Vec<NodeId>) -> Result<Vec<i64>, String> {
+        in_cycle()?;
         let n = misbehave("score", nodes.len());
         Ok(vec![1; n])
     }
 
-    fn normalize_score(
-        _pod: Pod,
-        _nodes: Vec<NodeId>,
-        scores: Vec<i64>,
-    ) -> Result<Vec<i64>, String> {
+    fn normalize_score(_nodes: Vec<NodeId>, scores: Vec<i64>) -> Result<Vec<i64>, String> {
         Ok(scores)
     }
 }
