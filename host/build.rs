@@ -42,6 +42,12 @@ fn main() {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(&workspace)
         .args(["build", "--release", "--target", "wasm32-wasip2"])
+        // Size settings for the guests only (see README, "Writing a plugin"):
+        // set here rather than in [profile.release] so that the host's own
+        // release build keeps unwinding and stays quick to link.
+        .args(["--config", "profile.release.lto=true"])
+        .args(["--config", "profile.release.codegen-units=1"])
+        .args(["--config", "profile.release.panic=\"abort\""])
         .env("CARGO_TARGET_DIR", &plugin_target)
         // Flags meant for the host build (coverage, sanitizers) must not reach the guests.
         .env_remove("RUSTFLAGS")

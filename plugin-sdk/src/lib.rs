@@ -27,6 +27,7 @@
 //! ```
 
 mod cluster;
+pub mod config;
 pub mod fixtures;
 mod log;
 pub mod normalize;

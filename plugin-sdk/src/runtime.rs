@@ -35,9 +35,9 @@ impl<P: Plugin> Runtime<P> {
     /// An absent config (`null`) is also tried as `{}`, so a config struct whose
     /// fields all have defaults needs no config in the manifest.
     pub fn init(&mut self, config: &str) -> Result<PluginInfo, String> {
-        let parsed = serde_json::from_str::<P::Config>(config).or_else(|first| {
+        let parsed = crate::config::from_str::<P::Config>(config).or_else(|first| {
             if config.trim() == "null" {
-                serde_json::from_str::<P::Config>("{}").map_err(|_| first)
+                crate::config::from_str::<P::Config>("{}").map_err(|_| first)
             } else {
                 Err(first)
             }

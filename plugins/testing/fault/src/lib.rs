@@ -20,13 +20,17 @@ thread_local! {
 /// The exported component.
 pub struct Fault;
 
-fn field(config: &str, key: &str) -> Option<String> {
-    // The config is tiny and fixed in shape; a full JSON parser would only add size.
-    let start = config.find(&format!("\"{key}\""))?;
-    let rest = &config[start + key.len() + 2..];
-    let open = rest.find('"')? + 1;
-    let close = open + rest[open..].find('"')?;
-    Some(rest[open..close].to_string())
+/// The fault plugin's config.
+#[derive(serde::Deserialize)]
+struct Config {
+    #[serde(default)]
+    mode: String,
+    #[serde(default = "filter_call")]
+    at: String,
+}
+
+fn filter_call() -> String {
+    "filter".to_string()
 }
 
 fn misbehave(call: &str, n: usize) -> usize {
@@ -65,11 +69,10 @@ fn in_cycle() -> Result<(), String> {
 
 impl wasm_scheduler_sdk::__private::Guest for Fault {
     fn init(config: String) -> Result<PluginInfo, String> {
-        let mode = field(&config, "mode").unwrap_or_default();
+        let Config { mode, at } = wasm_scheduler_sdk::config::from_str(&config)?;
         if mode == "fail-init" {
             return Err("fault plugin: init refused by config".to_string());
         }
-        let at = field(&config, "at").unwrap_or_else(|| "filter".to_string());
         CONFIG.with_borrow_mut(|c| *c = (mode, at));
         Ok(PluginInfo {
             name: "Fault".to_string(),
