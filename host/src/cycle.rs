@@ -94,21 +94,29 @@ pub fn schedule_one(
         if !slot.extension_points().contains(ExtensionPoints::FILTER) || feasible.is_empty() {
             continue;
         }
-        let rejections = match slot.filter(&feasible, full_sync) {
+        let result = match slot.filter(&feasible, full_sync) {
             Ok(v) => v,
             Err(e) => match slot.plugin().spec().failure_policy {
                 FailurePolicy::Fail => return Outcome::PluginFailed(e),
                 FailurePolicy::Ignore => continue,
             },
         };
-        if rejections.is_empty() {
+        if result.rejections.is_empty() {
             continue;
         }
+        // Count by position in the batch's reason table; strings are touched
+        // once per distinct reason, not once per rejected node.
+        let mut counts = vec![0usize; result.reasons.len()];
         let mut rejected = vec![false; feasible.len()];
-        for r in rejections {
+        for r in &result.rejections {
             rejected[r.index as usize] = true;
-            for reason in r.status.reasons {
-                *reasons.entry(reason).or_default() += 1;
+            for &id in &r.reasons {
+                counts[id as usize] += 1;
+            }
+        }
+        for (reason, n) in result.reasons.into_iter().zip(counts) {
+            if n > 0 {
+                *reasons.entry(reason).or_default() += n;
             }
         }
         let kept: Vec<NodeId> = feasible

@@ -62,14 +62,15 @@ pub use cluster::{Cluster, NodeInfo, PodEntry};
 pub use log::{Level, log};
 pub use plugin::Plugin;
 pub use runtime::Runtime;
+pub use status::Status;
 
 /// Everything a plugin usually imports.
 pub mod prelude {
     pub use crate::types::{
-        Code, DataNeeds, ExtensionPoints, KeyValue, Node, NodeUsage, Pod, Resources, Status, Taint,
+        Code, DataNeeds, ExtensionPoints, KeyValue, Node, NodeUsage, Pod, Resources, Taint,
         TaintEffect, Toleration,
     };
-    pub use crate::{Cluster, NodeInfo, Plugin, export_plugin};
+    pub use crate::{Cluster, NodeInfo, Plugin, Status, export_plugin};
 }
 
 /// Internals the [`export_plugin!`] macro expands to; not part of the API.
@@ -105,7 +106,7 @@ macro_rules! export_plugin {
             }
             fn filter(
                 nodes: Vec<$crate::types::NodeId>,
-            ) -> Result<Vec<$crate::types::Rejection>, String> {
+            ) -> Result<$crate::types::FilterResult, String> {
                 __WASM_SCHEDULER_RUNTIME.with_borrow(|rt| rt.filter(&nodes))
             }
             fn score(nodes: Vec<$crate::types::NodeId>) -> Result<Vec<i64>, String> {

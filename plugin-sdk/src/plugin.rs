@@ -1,7 +1,8 @@
 //! The trait a plugin implements.
 
 use crate::cluster::{Cluster, NodeInfo};
-use crate::types::{AnnotationNeed, DataNeeds, ExtensionPoints, Pod, Status};
+use crate::status::Status;
+use crate::types::{AnnotationNeed, DataNeeds, ExtensionPoints, Pod};
 use serde::de::DeserializeOwned;
 
 /// A scheduling plugin: filter and/or score nodes for a pod.

@@ -3,7 +3,9 @@
 
 use crate::cluster::Cluster;
 use crate::plugin::Plugin;
-use crate::types::{Delta, NodeId, PluginInfo, Pod, Rejection, Status};
+use crate::status::Status;
+use crate::types::{Delta, FilterResult, NodeId, PluginInfo, Pod, Rejection};
+use std::collections::HashMap;
 
 /// A plugin plus its copy of the cluster.
 pub struct Runtime<P: Plugin> {
@@ -83,23 +85,40 @@ impl<P: Plugin> Runtime<P> {
         Ok((plugin, &self.cluster, pod))
     }
 
-    /// The nodes that do not pass, by index into `nodes`, in order.
-    pub fn filter(&self, nodes: &[NodeId]) -> Result<Vec<Rejection>, String> {
+    /// The nodes that do not pass, by index into `nodes`, in order, with
+    /// each distinct reason written once.
+    pub fn filter(&self, nodes: &[NodeId]) -> Result<FilterResult, String> {
         let (plugin, cluster, pod) = self.in_cycle()?;
-        Ok(nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(index, &id)| {
-                let status = match cluster.get(id) {
-                    Some(node) => plugin.filter(pod, node),
-                    None => Status::error(format!("node {id} is unknown to the plugin")),
-                };
-                (!status.is_success()).then_some(Rejection {
-                    index: index as u32,
-                    status,
+        let mut result = FilterResult {
+            reasons: Vec::new(),
+            rejections: Vec::new(),
+        };
+        let mut ids: HashMap<String, u32> = HashMap::new();
+        for (index, &id) in nodes.iter().enumerate() {
+            let status = match cluster.get(id) {
+                Some(node) => plugin.filter(pod, node),
+                None => Status::error(format!("node {id} is unknown to the plugin")),
+            };
+            if status.is_success() {
+                continue;
+            }
+            let reasons = status
+                .reasons
+                .into_iter()
+                .map(|r| {
+                    *ids.entry(r).or_insert_with_key(|r| {
+                        result.reasons.push(r.clone());
+                        (result.reasons.len() - 1) as u32
+                    })
                 })
-            })
-            .collect())
+                .collect();
+            result.rejections.push(Rejection {
+                index: index as u32,
+                code: status.code,
+                reasons,
+            });
+        }
+        Ok(result)
     }
 
     /// One score per node id, in order; an unknown node is an error.

@@ -1,6 +1,15 @@
 //! Constructors for filter verdicts, in upstream's terms.
 
-use crate::types::{Code, ExtensionPoints, Status};
+use crate::types::{Code, ExtensionPoints};
+
+/// A filter verdict for one node, as a plugin returns it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The verdict.
+    pub code: Code,
+    /// Human-readable reasons in upstream's wording, e.g. "Insufficient cpu".
+    pub reasons: Vec<String>,
+}
 
 impl Status {
     /// The node passes.

@@ -106,10 +106,19 @@ pub fn perf_cluster(n: usize) -> Vec<FixtureNode> {
         .collect()
 }
 
-/// A filter's rejections as `(index, code, reasons)`, for exact comparison.
-pub fn rejected(rejections: &[wit::Rejection]) -> Vec<(u32, wit::Code, Vec<String>)> {
-    rejections
+/// A filter's rejections as `(index, code, reasons)` with the reasons spelled
+/// out, for exact comparison.
+pub fn rejected(result: &wit::FilterResult) -> Vec<(u32, wit::Code, Vec<String>)> {
+    result
+        .rejections
         .iter()
-        .map(|r| (r.index, r.status.code, r.status.reasons.clone()))
+        .map(|r| {
+            let reasons = r
+                .reasons
+                .iter()
+                .map(|&id| result.reasons[id as usize].clone())
+                .collect();
+            (r.index, r.code, reasons)
+        })
         .collect()
 }

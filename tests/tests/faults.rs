@@ -80,7 +80,7 @@ fn endless_loop_is_interrupted_at_its_deadline() {
     assert!(took < Duration::from_secs(5), "interrupted after {took:?}");
     healthy_neighbour_answers(&mut fit);
     assert!(
-        bad.filter(&[0, 1], &sync).unwrap().is_empty(),
+        bad.filter(&[0, 1], &sync).unwrap().rejections.is_empty(),
         "next call gets a fresh instance, on which every node passes"
     );
 }
@@ -152,6 +152,20 @@ fn rejecting_a_node_it_was_not_given_is_a_contract_error() {
         other => panic!("expected a contract error, got {other:?}"),
     }
     assert!(!err.poisons_instance());
+}
+
+#[test]
+fn rejection_reason_outside_the_table_is_a_contract_error() {
+    let mut bad = slot("fault-plugin", fault("bad-reason", "filter"));
+    let sync = || full_sync(&nodes());
+    bad.begin_cycle(Arc::new(wasm_scheduler_tests::pod(&pod("p"))), &sync)
+        .unwrap();
+    let err = bad.filter(&[0, 1], &sync).unwrap_err();
+    assert!(
+        matches!(&err, PluginError::InvalidResult { call: "filter", detail, .. }
+            if detail == "node index 0 names reason 7 of 1"),
+        "{err:?}"
+    );
 }
 
 #[test]

@@ -182,3 +182,27 @@ fn usage_deltas_change_later_verdicts() {
         [(0, Code::Unschedulable, strings(&["Insufficient cpu"]))]
     );
 }
+
+#[test]
+fn a_reason_shared_by_many_nodes_crosses_the_boundary_once() {
+    let tainted = || node("t").with_taint(taint("dedicated", "gpu", TaintEffect::NoSchedule));
+    let nodes: Vec<FixtureNode> = vec![tainted().into(), node("clean").into(), tainted().into()];
+    let mut tt = instance(
+        "taint-toleration",
+        PluginSpec::new("TaintToleration"),
+        &nodes,
+    );
+    tt.begin_cycle(&wasm_scheduler_tests::pod(&pod("p")))
+        .unwrap();
+    let result = tt.filter(&ids(3)).unwrap();
+    assert_eq!(
+        result.reasons,
+        ["node(s) had untolerated taint {dedicated: gpu}"]
+    );
+    let refs: Vec<(u32, Vec<u32>)> = result
+        .rejections
+        .iter()
+        .map(|r| (r.index, r.reasons.clone()))
+        .collect();
+    assert_eq!(refs, [(0, vec![0]), (2, vec![0])]);
+}

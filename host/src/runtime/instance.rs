@@ -2,7 +2,7 @@
 //! cap, with failures turned into typed [`PluginError`]s.
 
 use super::bindings::wit::{
-    self, Code, Delta, NodeId, PluginInfo, Pod, Rejection, SchedulerPlugin, SchedulerPluginPre,
+    self, Code, Delta, FilterResult, NodeId, PluginInfo, Pod, SchedulerPlugin, SchedulerPluginPre,
 };
 use super::engine::EPOCH_TICK;
 use super::error::{LoadError, PluginError};
@@ -241,22 +241,32 @@ impl PluginInstance {
     }
 
     /// The nodes that do not pass, by index into `nodes`, ascending; every
-    /// node not listed passes. A list that names a node twice, out of order,
-    /// out of range or as a success is a contract error.
-    pub fn filter(&mut self, nodes: &[NodeId]) -> Result<Vec<Rejection>, PluginError> {
+    /// node not listed passes. A result that names a node twice, out of
+    /// order or out of range, lists a success, or points past its reason
+    /// table is a contract error.
+    pub fn filter(&mut self, nodes: &[NodeId]) -> Result<FilterResult, PluginError> {
         let deadline = self.plugin.spec.timeout;
         let out = self.call("filter", deadline, |b, s| {
             b.wasm_scheduler_plugin_plugin().call_filter(s, nodes)
         })?;
         let mut next = 0usize;
-        for r in &out {
+        for r in &out.rejections {
             let index = r.index as usize;
             let detail = if index >= nodes.len() {
                 format!("rejected node index {index} of {} nodes", nodes.len())
             } else if index < next {
                 format!("rejected node index {index} out of order or twice")
-            } else if r.status.code == Code::Success {
+            } else if r.code == Code::Success {
                 format!("listed node index {index} as a rejection with code success")
+            } else if let Some(bad) = r
+                .reasons
+                .iter()
+                .find(|&&id| id as usize >= out.reasons.len())
+            {
+                format!(
+                    "node index {index} names reason {bad} of {}",
+                    out.reasons.len()
+                )
             } else {
                 next = index + 1;
                 continue;

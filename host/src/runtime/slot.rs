@@ -1,7 +1,7 @@
 //! One worker's instance of one plugin, rebuilt from its pre-linked component
 //! (with a full resync) after a trap, timeout or memory breach.
 
-use super::bindings::wit::{Delta, ExtensionPoints, NodeId, Pod, Rejection};
+use super::bindings::wit::{Delta, ExtensionPoints, FilterResult, NodeId, Pod};
 use super::error::PluginError;
 use super::instance::{LoadedPlugin, PluginInstance};
 use std::sync::Arc;
@@ -112,7 +112,7 @@ impl PluginSlot {
         &mut self,
         nodes: &[NodeId],
         full_sync: &dyn Fn() -> Vec<Delta>,
-    ) -> Result<Vec<Rejection>, PluginError> {
+    ) -> Result<FilterResult, PluginError> {
         self.run(full_sync, |i| i.filter(nodes))
     }
 

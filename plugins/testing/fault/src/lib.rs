@@ -2,13 +2,14 @@
 //!
 //! It is written against the raw bindings, not the SDK's `Plugin` trait, so it
 //! can break the contract (wrong result counts). Config `{"mode": M, "at": P}`:
-//! M is `trap`, `loop`, `grow`, `wrong-count` or `fail-init`; P is the call that
+//! M is `trap`, `loop`, `grow`, `wrong-count`, `bad-reason` or `fail-init`; P is the call that
 //! misbehaves (`filter`, `score` or `apply`; default `filter`). Every other call
 //! behaves: filter passes every node, score gives 1.
 
 use std::cell::RefCell;
 use wasm_scheduler_sdk::types::{
-    AnnotationNeed, DataNeeds, Delta, ExtensionPoints, NodeId, PluginInfo, Pod, Rejection, Status,
+    AnnotationNeed, Code, DataNeeds, Delta, ExtensionPoints, FilterResult, NodeId, PluginInfo, Pod,
+    Rejection,
 };
 
 thread_local! {
@@ -96,16 +97,29 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
         Ok(())
     }
 
-    fn filter(nodes: Vec<NodeId>) -> Result<Vec<Rejection>, String> {
+    fn filter(nodes: Vec<NodeId>) -> Result<FilterResult, String> {
         in_cycle()?;
         // Every node passes; `wrong-count` names a node past the end of the list.
         let n = misbehave("filter", nodes.len());
-        Ok((nodes.len()..n)
+        let mut rejections: Vec<Rejection> = (nodes.len()..n)
             .map(|index| Rejection {
                 index: index as u32,
-                status: Status::unschedulable("fault plugin: no such node"),
+                code: Code::Unschedulable,
+                reasons: vec![0],
             })
-            .collect())
+            .collect();
+        // `bad-reason` rejects the first node with a reason the table lacks.
+        if CONFIG.with_borrow(|(mode, at)| mode == "bad-reason" && at == "filter") {
+            rejections.push(Rejection {
+                index: 0,
+                code: Code::Unschedulable,
+                reasons: vec![7],
+            });
+        }
+        Ok(FilterResult {
+            reasons: vec!["fault plugin: no such node".to_string()],
+            rejections,
+        })
     }
 
     fn score(nodes: Vec<NodeId>) -> Result<Vec<i64>, String> {
