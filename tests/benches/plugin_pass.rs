@@ -14,7 +14,7 @@ use wasm_scheduler_tests::{FixtureNode, full_sync, full_sync_native, load, perf_
 
 const SIZES: [usize; 3] = [100, 1000, 5000];
 /// Passes per measurement; the median of the rounds is reported.
-const ROUNDS: usize = 15;
+const ROUNDS: usize = 41;
 
 fn sample_pod() -> Pod {
     pod("bench")
