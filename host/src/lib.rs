@@ -5,5 +5,7 @@
 
 pub mod builtin;
 pub mod cycle;
+pub mod model;
 pub mod playground;
+pub mod quantity;
 pub mod runtime;

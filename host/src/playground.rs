@@ -82,7 +82,11 @@ pub fn pod(name: &str, milli_cpu: i64, memory: i64) -> Pod {
         pod_anti_affinity: None,
         tolerations: Vec::new(),
         requests: resources(milli_cpu, memory, 0),
-        non_zero_requests: resources(milli_cpu.max(100), memory.max(200 << 20), 0),
+        non_zero_requests: resources(
+            milli_cpu.max(crate::model::DEFAULT_MILLI_CPU_REQUEST),
+            memory.max(crate::model::DEFAULT_MEMORY_REQUEST),
+            0,
+        ),
         host_ports: Vec::new(),
         topology_spread_constraints: Vec::new(),
         images: Vec::new(),
