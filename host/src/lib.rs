@@ -4,6 +4,7 @@
 //! The library holds every stage; `main.rs` only parses flags and starts them.
 
 pub mod builtin;
+pub mod cluster;
 pub mod cycle;
 pub mod model;
 pub mod playground;

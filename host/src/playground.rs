@@ -1,15 +1,17 @@
 //! The playground: a generated cluster scheduled by the built-in wasm plugins,
 //! in one process, with nothing to install.
 //!
-//! Today it drives the scheduling cycle directly over an in-memory cluster; the
-//! in-memory API server (so `kubectl` can talk to it) replaces that next.
+//! Today it drives the scheduling cycle over an in-process [`ClusterState`];
+//! the in-memory API server (so `kubectl` can talk to it) replaces that next.
 
 use crate::builtin::DEFAULT_SET;
+use crate::cluster::ClusterState;
 use crate::cycle::{Outcome, TieBreaker, schedule_one};
-use crate::runtime::wit::{Delta, KeyValue, Node, NodeUsage, Pod, Resources, Taint, TaintEffect};
-use std::sync::Arc;
-
+use crate::model::{self, ModelError};
 use crate::runtime::{LoadError, PluginError, PluginRuntime, PluginSlot, PluginSpec};
+use k8s_openapi::api::core::v1 as core;
+use serde_json::json;
+use std::sync::Arc;
 
 /// Why the playground stopped.
 #[derive(Debug, thiserror::Error)]
@@ -23,74 +25,40 @@ pub enum PlaygroundError {
     /// A built-in plugin failed while syncing the cluster.
     #[error(transparent)]
     Plugin(#[from] PluginError),
-}
-
-fn resources(milli_cpu: i64, memory: i64, pods: i64) -> Resources {
-    Resources {
-        milli_cpu,
-        memory,
-        ephemeral_storage: 0,
-        pods,
-        scalar: Vec::new(),
-    }
+    /// A generated object did not convert.
+    #[error(transparent)]
+    Model(#[from] ModelError),
 }
 
 /// 10 nodes in 3 zones, mixed sizes, one tainted for a dedicated team.
-pub fn cluster() -> Vec<Node> {
+pub fn cluster() -> Vec<core::Node> {
     (0..10)
         .map(|i| {
-            let (cpu, gib) = [(2000, 8), (4000, 16), (8000, 32)][i % 3];
+            let (cpu, gib) = [(2, 8), (4, 16), (8, 32)][i % 3];
             let taints = if i == 9 {
-                vec![Taint {
-                    key: "dedicated".into(),
-                    value: "ml".into(),
-                    effect: TaintEffect::NoSchedule,
-                }]
+                json!([{"key": "dedicated", "value": "ml", "effect": "NoSchedule"}])
             } else {
-                Vec::new()
+                json!([])
             };
-            Node {
-                name: format!("node-{i}"),
-                labels: vec![KeyValue {
-                    key: "topology.kubernetes.io/zone".into(),
-                    value: format!("zone-{}", ["a", "b", "c"][i % 3]),
-                }],
-                annotations: Vec::new(),
-                taints,
-                unschedulable: false,
-                allocatable: resources(cpu, gib << 30, 110),
-                images: Vec::new(),
-            }
+            serde_json::from_value(json!({
+                "metadata": {"name": format!("node-{i}"),
+                    "labels": {"topology.kubernetes.io/zone": format!("zone-{}", ["a", "b", "c"][i % 3])}},
+                "spec": {"taints": taints},
+                "status": {"allocatable": {"cpu": cpu.to_string(), "memory": format!("{gib}Gi"), "pods": "110"}},
+            }))
+            .expect("generated nodes are valid")
         })
         .collect()
 }
 
-/// A pod requesting `milli_cpu` and `memory`.
-pub fn pod(name: &str, milli_cpu: i64, memory: i64) -> Pod {
-    Pod {
-        uid: format!("uid-{name}"),
-        namespace: "default".into(),
-        name: name.into(),
-        labels: Vec::new(),
-        annotations: Vec::new(),
-        priority: 0,
-        node_name: String::new(),
-        scheduler_name: "wasm-scheduler".into(),
-        node_selector: Vec::new(),
-        node_affinity: None,
-        pod_affinity: None,
-        pod_anti_affinity: None,
-        tolerations: Vec::new(),
-        requests: resources(milli_cpu, memory, 0),
-        non_zero_requests: resources(
-            milli_cpu.max(crate::model::DEFAULT_MILLI_CPU_REQUEST),
-            memory.max(crate::model::DEFAULT_MEMORY_REQUEST),
-            0,
-        ),
-        host_ports: Vec::new(),
-        topology_spread_constraints: Vec::new(),
-        images: Vec::new(),
-    }
+/// A pod with one container requesting `cpu` and `memory` (quantities).
+pub fn pod(name: &str, cpu: &str, memory: &str) -> core::Pod {
+    serde_json::from_value(json!({
+        "metadata": {"name": name, "namespace": "default", "uid": format!("uid-{name}")},
+        "spec": {"schedulerName": "wasm-scheduler", "containers": [{"name": "app", "image": "registry.k8s.io/pause:3.10",
+            "resources": {"requests": {"cpu": cpu, "memory": memory}}}]},
+    }))
+    .expect("generated pods are valid")
 }
 
 /// A placement the playground made.
@@ -103,29 +71,19 @@ pub struct Placement {
 }
 
 /// Schedules `pods` one by one onto [`cluster`] with the default plugin set,
-/// accounting each placement before the next pod, and returns the placements.
-pub fn run(pods: &[Pod]) -> Result<Vec<Placement>, PlaygroundError> {
+/// assuming each placement before the next pod, and returns the placements.
+pub fn run(pods: &[core::Pod]) -> Result<Vec<Placement>, PlaygroundError> {
     let runtime = PluginRuntime::new()?;
-    let nodes = cluster();
-    let mut usage: Vec<NodeUsage> = nodes.iter().map(|_| empty_usage()).collect();
-    let full_sync = |usage: &[NodeUsage]| -> Vec<Delta> {
-        nodes
-            .iter()
-            .zip(usage)
-            .enumerate()
-            .flat_map(|(id, (n, u))| {
-                [
-                    Delta::NodeUpserted((id as u32, n.clone())),
-                    Delta::UsageChanged((id as u32, u.clone())),
-                ]
-            })
-            .collect()
-    };
+    let mut state = ClusterState::default();
+    for n in cluster() {
+        state.upsert_node(&n)?;
+    }
+    state.take_deltas();
     let mut slots = Vec::new();
     for b in DEFAULT_SET {
         let loaded = runtime.load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm)?;
         let mut instance = loaded.instantiate()?;
-        instance.apply(&full_sync(&usage))?;
+        instance.apply(&state.full_sync())?;
         tracing::info!(
             plugin = b.name,
             digest = &loaded.digest()[..12],
@@ -133,25 +91,23 @@ pub fn run(pods: &[Pod]) -> Result<Vec<Placement>, PlaygroundError> {
         );
         slots.push(PluginSlot::new(instance));
     }
-    let ids: Vec<u32> = (0..nodes.len() as u32).collect();
+    let ids = state.node_ids();
     let mut ties = TieBreaker::new(0x5eed);
     let mut placements = Vec::new();
     for p in pods {
-        let key = format!("{}/{}", p.namespace, p.name);
-        let outcome = schedule_one(&mut slots, Arc::new(p.clone()), &ids, &mut ties, &|| {
-            full_sync(&usage)
+        let record = Arc::new(model::pod(p)?);
+        let key = format!("{}/{}", record.namespace, record.name);
+        let outcome = schedule_one(&mut slots, record.clone(), &ids, &mut ties, &|| {
+            state.full_sync()
         });
         let result = match outcome {
             Outcome::Scheduled { node, score } => {
-                let u = &mut usage[node as usize];
-                add(&mut u.requested, &p.requests);
-                add(&mut u.non_zero_requested, &p.non_zero_requests);
-                u.pod_count += 1;
-                let delta = [Delta::UsageChanged((node, u.clone()))];
+                let name = state.node_name(node).unwrap_or_default().to_string();
+                state.assume(&record, &name);
+                let deltas = state.take_deltas();
                 for s in &mut slots {
-                    s.apply(&delta, &|| full_sync(&usage))?;
+                    s.apply(&deltas, &|| state.full_sync())?;
                 }
-                let name = nodes[node as usize].name.clone();
                 tracing::info!(pod = %key, node = %name, score, "Successfully assigned {key} to {name}");
                 Ok(name)
             }
@@ -169,33 +125,18 @@ pub fn run(pods: &[Pod]) -> Result<Vec<Placement>, PlaygroundError> {
     Ok(placements)
 }
 
-fn empty_usage() -> NodeUsage {
-    NodeUsage {
-        requested: resources(0, 0, 0),
-        non_zero_requested: resources(0, 0, 0),
-        pod_count: 0,
-        host_ports: Vec::new(),
-    }
-}
-
-fn add(total: &mut Resources, r: &Resources) {
-    total.milli_cpu += r.milli_cpu;
-    total.memory += r.memory;
-    total.ephemeral_storage += r.ephemeral_storage;
-}
-
 /// The playground's default workload: a mix of small and large pods, the last
 /// of which fits nowhere.
-pub fn workload() -> Vec<Pod> {
-    let mut pods: Vec<Pod> = (0..12)
+pub fn workload() -> Vec<core::Pod> {
+    let mut pods: Vec<core::Pod> = (0..12)
         .map(|i| {
             pod(
                 &format!("web-{i}"),
-                [250, 500, 1000][i % 3],
-                [256, 512, 1024][i % 3] << 20,
+                ["250m", "500m", "1"][i % 3],
+                ["256Mi", "512Mi", "1Gi"][i % 3],
             )
         })
         .collect();
-    pods.push(pod("batch-huge", 16_000, 8 << 30));
+    pods.push(pod("batch-huge", "16", "8Gi"));
     pods
 }

@@ -17,11 +17,11 @@ fn playground_binds_what_fits_and_explains_what_does_not() {
         Err("0/10 nodes are available: 1 node(s) had untolerated taint {dedicated: ml}, 9 Insufficient cpu."
             .to_string())
     );
-    let tainted = &cluster()[9].name;
+    let tainted = cluster()[9].metadata.name.clone();
     assert!(
         bound
             .iter()
-            .all(|p| p.result.as_ref().ok() != Some(tainted)),
+            .all(|p| p.result.as_ref().ok() != tainted.as_ref()),
         "no pod lands on the tainted node"
     );
 }
@@ -29,11 +29,11 @@ fn playground_binds_what_fits_and_explains_what_does_not() {
 #[test]
 fn least_allocated_spreads_equal_pods_over_the_largest_nodes_first() {
     // Two pods of 1 cpu: LeastAllocated prefers the 8-cpu nodes (2, 5, 8) over smaller ones.
-    let placements = run(&[pod("a", 1000, 1 << 30), pod("b", 1000, 1 << 30)]).expect("runs");
+    let placements = run(&[pod("a", "1", "1Gi"), pod("b", "1", "1Gi")]).expect("runs");
     let big: Vec<String> = cluster()
         .iter()
-        .filter(|n| n.allocatable.milli_cpu == 8000)
-        .map(|n| n.name.clone())
+        .filter(|n| n.status.as_ref().unwrap().allocatable.as_ref().unwrap()["cpu"].0 == "8")
+        .map(|n| n.metadata.name.clone().unwrap())
         .collect();
     for p in &placements {
         let node = p.result.as_ref().expect("fits");
