@@ -9,4 +9,5 @@ pub mod cycle;
 pub mod model;
 pub mod playground;
 pub mod quantity;
+pub mod queue;
 pub mod runtime;
