@@ -69,35 +69,139 @@ impl TieBreaker {
     }
 }
 
-/// Runs one attempt for `pod` over `nodes`. `full_sync` rebuilds the cluster
-/// for a plugin instance that has to be recreated after a failure.
-pub fn schedule_one(
-    slots: &mut [PluginSlot],
-    pod: Arc<Pod>,
-    nodes: &[NodeId],
-    ties: &mut TieBreaker,
-    full_sync: &dyn Fn() -> Vec<Delta>,
-) -> Outcome {
-    // A plugin with `Ignore` that cannot even start the cycle sits it out.
-    let mut active = vec![true; slots.len()];
-    for (slot, on) in slots.iter_mut().zip(active.iter_mut()) {
-        if let Err(e) = slot.begin_cycle(pod.clone(), full_sync) {
-            match slot.plugin().spec().failure_policy {
-                FailurePolicy::Fail => return Outcome::PluginFailed(e),
-                FailurePolicy::Ignore => *on = false,
-            }
+/// Upstream's `minFeasibleNodesToFind`: below this many nodes, all are checked.
+pub const MIN_FEASIBLE_NODES_TO_FIND: usize = 100;
+/// Upstream's `minFeasibleNodesPercentageToFind`.
+const MIN_FEASIBLE_NODES_PERCENTAGE: usize = 5;
+/// Upstream's `DefaultPercentageOfNodesToScore` base of the adaptive formula.
+const BASE_PERCENTAGE: usize = 50;
+
+/// How many feasible nodes to find before scoring (upstream's
+/// `numFeasibleNodesToFind`). `percentage` is `percentageOfNodesToScore`;
+/// `None` (or 0) uses the adaptive default: 50% minus 1% per 125 nodes, at
+/// least 5%, and never fewer than 100 nodes.
+pub fn num_feasible_nodes_to_find(percentage: Option<u32>, all: usize) -> usize {
+    if all < MIN_FEASIBLE_NODES_TO_FIND {
+        return all;
+    }
+    let pct = match percentage {
+        Some(p) if p > 0 => (p as usize).min(100),
+        _ => BASE_PERCENTAGE
+            .saturating_sub(all / 125)
+            .max(MIN_FEASIBLE_NODES_PERCENTAGE),
+    };
+    (all * pct / 100).max(MIN_FEASIBLE_NODES_TO_FIND)
+}
+
+/// The scheduling cycle with the state kept between pods: where the next
+/// search through the nodes starts, and the tie breaker.
+#[derive(Debug, Clone)]
+pub struct Cycle {
+    percentage: Option<u32>,
+    next_start: usize,
+    ties: TieBreaker,
+}
+
+impl Cycle {
+    /// A cycle with `percentageOfNodesToScore` (`None`: adaptive).
+    pub fn new(percentage_of_nodes_to_score: Option<u32>, seed: u64) -> Self {
+        Cycle {
+            percentage: percentage_of_nodes_to_score,
+            next_start: 0,
+            ties: TieBreaker::new(seed),
         }
     }
-    let mut feasible: Vec<NodeId> = nodes.to_vec();
-    let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
-    for (slot, _) in slots.iter_mut().zip(&active).filter(|(_, on)| **on) {
+
+    /// Runs one attempt for `pod` over `nodes`: filters from a rotating start
+    /// until enough feasible nodes are found, then scores those. `full_sync`
+    /// rebuilds the cluster for a plugin instance recreated after a failure.
+    pub fn schedule_one(
+        &mut self,
+        slots: &mut [PluginSlot],
+        pod: Arc<Pod>,
+        nodes: &[NodeId],
+        full_sync: &dyn Fn() -> Vec<Delta>,
+    ) -> Outcome {
+        // A plugin with `Ignore` that cannot even start the cycle sits it out.
+        let mut active = vec![true; slots.len()];
+        for (slot, on) in slots.iter_mut().zip(active.iter_mut()) {
+            if let Err(e) = slot.begin_cycle(pod.clone(), full_sync) {
+                match slot.plugin().spec().failure_policy {
+                    FailurePolicy::Fail => return Outcome::PluginFailed(e),
+                    FailurePolicy::Ignore => *on = false,
+                }
+            }
+        }
+        let want = num_feasible_nodes_to_find(self.percentage, nodes.len());
+        let start = if nodes.is_empty() {
+            0
+        } else {
+            self.next_start % nodes.len()
+        };
+        let order: Vec<NodeId> = nodes[start..]
+            .iter()
+            .chain(&nodes[..start])
+            .copied()
+            .collect();
+        let mut feasible: Vec<NodeId> = Vec::with_capacity(want);
+        let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
+        let mut processed = 0;
+        // Nodes go through the filters in chunks, so that a large cluster
+        // stops being searched once `want` nodes passed, as upstream does.
+        for chunk in order.chunks(want.max(1)) {
+            match filter_chunk(slots, &active, chunk, &mut reasons, full_sync) {
+                Ok(mut passed) => feasible.append(&mut passed),
+                Err(e) => return Outcome::PluginFailed(e),
+            }
+            processed += chunk.len();
+            if feasible.len() >= want {
+                break;
+            }
+        }
+        feasible.truncate(want);
+        if !nodes.is_empty() {
+            self.next_start = (start + processed) % nodes.len();
+        }
+        if feasible.is_empty() {
+            return Outcome::Unschedulable(FitError {
+                num_all_nodes: nodes.len(),
+                reasons,
+            });
+        }
+        match score(slots, &active, &feasible, full_sync) {
+            Ok(totals) => {
+                let best = totals.iter().copied().max().unwrap_or(0);
+                let winners: Vec<usize> =
+                    (0..totals.len()).filter(|&i| totals[i] == best).collect();
+                let pick = winners[self.ties.next(winners.len())];
+                Outcome::Scheduled {
+                    node: feasible[pick],
+                    score: best,
+                }
+            }
+            Err(e) => Outcome::PluginFailed(e),
+        }
+    }
+}
+
+/// Runs every active filter over `chunk`; returns the nodes that pass all of
+/// them and counts the reasons of those that do not.
+fn filter_chunk(
+    slots: &mut [PluginSlot],
+    active: &[bool],
+    chunk: &[NodeId],
+    reasons: &mut BTreeMap<String, usize>,
+    full_sync: &dyn Fn() -> Vec<Delta>,
+) -> Result<Vec<NodeId>, PluginError> {
+    let mut feasible = chunk.to_vec();
+    for (slot, _) in slots.iter_mut().zip(active).filter(|(_, on)| **on) {
         if !slot.extension_points().contains(ExtensionPoints::FILTER) || feasible.is_empty() {
             continue;
         }
         let result = match slot.filter(&feasible, full_sync) {
             Ok(v) => v,
             Err(e) => match slot.plugin().spec().failure_policy {
-                FailurePolicy::Fail => return Outcome::PluginFailed(e),
+                FailurePolicy::Fail => return Err(e),
                 FailurePolicy::Ignore => continue,
             },
         };
@@ -119,31 +223,33 @@ pub fn schedule_one(
                 *reasons.entry(reason).or_default() += n;
             }
         }
-        let kept: Vec<NodeId> = feasible
+        feasible = feasible
             .iter()
             .zip(&rejected)
             .filter(|(_, out)| !**out)
             .map(|(n, _)| *n)
             .collect();
-        feasible = kept;
     }
-    if feasible.is_empty() {
-        return Outcome::Unschedulable(FitError {
-            num_all_nodes: nodes.len(),
-            reasons,
-        });
-    }
+    Ok(feasible)
+}
 
+/// Weighted totals of every active scoring plugin over `feasible`.
+fn score(
+    slots: &mut [PluginSlot],
+    active: &[bool],
+    feasible: &[NodeId],
+    full_sync: &dyn Fn() -> Vec<Delta>,
+) -> Result<Vec<i64>, PluginError> {
     let mut totals = vec![0i64; feasible.len()];
-    for (slot, _) in slots.iter_mut().zip(&active).filter(|(_, on)| **on) {
+    for (slot, _) in slots.iter_mut().zip(active).filter(|(_, on)| **on) {
         let points = slot.extension_points();
         if !points.contains(ExtensionPoints::SCORE) {
             continue;
         }
         let weight = slot.plugin().spec().weight;
-        let scored = slot.score(&feasible, full_sync).and_then(|raw| {
+        let scored = slot.score(feasible, full_sync).and_then(|raw| {
             if points.contains(ExtensionPoints::NORMALIZE_SCORE) {
-                slot.normalize_score(&feasible, &raw, full_sync)
+                slot.normalize_score(feasible, &raw, full_sync)
             } else {
                 Ok(raw)
             }
@@ -155,19 +261,12 @@ pub fn schedule_one(
                 }
             }
             Err(e) => match slot.plugin().spec().failure_policy {
-                FailurePolicy::Fail => return Outcome::PluginFailed(e),
+                FailurePolicy::Fail => return Err(e),
                 FailurePolicy::Ignore => {}
             },
         }
     }
-
-    let best = totals.iter().copied().max().unwrap_or(0);
-    let winners: Vec<usize> = (0..totals.len()).filter(|&i| totals[i] == best).collect();
-    let pick = winners[ties.next(winners.len())];
-    Outcome::Scheduled {
-        node: feasible[pick],
-        score: best,
-    }
+    Ok(totals)
 }
 
 #[cfg(test)]
@@ -188,6 +287,19 @@ mod tests {
             e.to_string(),
             "0/5 nodes are available: 2 node(s) had untolerated taint {a: b}, 3 Insufficient cpu."
         );
+    }
+
+    #[test]
+    fn adaptive_percentage_matches_upstream() {
+        // Below 100 nodes every node; 5000 nodes: 50 - 40 = 10% = 500;
+        // 10000 nodes: the 5% floor; a small percentage never goes below 100.
+        assert_eq!(num_feasible_nodes_to_find(None, 50), 50);
+        assert_eq!(num_feasible_nodes_to_find(None, 100), 100);
+        assert_eq!(num_feasible_nodes_to_find(None, 1000), 420);
+        assert_eq!(num_feasible_nodes_to_find(None, 5000), 500);
+        assert_eq!(num_feasible_nodes_to_find(None, 10000), 500);
+        assert_eq!(num_feasible_nodes_to_find(Some(1), 5000), 100);
+        assert_eq!(num_feasible_nodes_to_find(Some(100), 5000), 5000);
     }
 
     #[test]

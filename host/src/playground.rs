@@ -6,7 +6,7 @@
 
 use crate::builtin::DEFAULT_SET;
 use crate::cluster::ClusterState;
-use crate::cycle::{Outcome, TieBreaker, schedule_one};
+use crate::cycle::{Cycle, Outcome};
 use crate::model::{self, ModelError};
 use crate::runtime::{LoadError, PluginError, PluginRuntime, PluginSlot, PluginSpec};
 use k8s_openapi::api::core::v1 as core;
@@ -92,14 +92,12 @@ pub fn run(pods: &[core::Pod]) -> Result<Vec<Placement>, PlaygroundError> {
         slots.push(PluginSlot::new(instance));
     }
     let ids = state.node_ids();
-    let mut ties = TieBreaker::new(0x5eed);
+    let mut cycle = Cycle::new(None, 0x5eed);
     let mut placements = Vec::new();
     for p in pods {
         let record = Arc::new(model::pod(p)?);
         let key = format!("{}/{}", record.namespace, record.name);
-        let outcome = schedule_one(&mut slots, record.clone(), &ids, &mut ties, &|| {
-            state.full_sync()
-        });
+        let outcome = cycle.schedule_one(&mut slots, record.clone(), &ids, &|| state.full_sync());
         let result = match outcome {
             Outcome::Scheduled { node, score } => {
                 let name = state.node_name(node).unwrap_or_default().to_string();
