@@ -34,6 +34,10 @@ pub struct FitError {
 impl std::fmt::Display for FitError {
     /// Upstream's wording: `0/5 nodes are available: 2 Insufficient cpu, 3 node(s) had ....`
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.num_all_nodes == 0 {
+            // Upstream's ErrNoNodesAvailable.
+            return f.write_str("no nodes available to schedule pods");
+        }
         // Upstream sorts the formatted "<count> <reason>" strings, not the reasons.
         let mut parts: Vec<String> = self
             .reasons
@@ -287,6 +291,15 @@ mod tests {
             e.to_string(),
             "0/5 nodes are available: 2 node(s) had untolerated taint {a: b}, 3 Insufficient cpu."
         );
+    }
+
+    #[test]
+    fn no_nodes_at_all_is_worded_as_upstream() {
+        let e = FitError {
+            num_all_nodes: 0,
+            reasons: BTreeMap::new(),
+        };
+        assert_eq!(e.to_string(), "no nodes available to schedule pods");
     }
 
     #[test]

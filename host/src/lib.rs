@@ -11,3 +11,4 @@ pub mod playground;
 pub mod quantity;
 pub mod queue;
 pub mod runtime;
+pub mod scheduler;

@@ -1,0 +1,393 @@
+//! The scheduler: watches nodes and pods, queues the pending pods of our
+//! `schedulerName`, schedules them one at a time with the plugin set, and
+//! binds them asynchronously through `pods/binding`.
+
+use crate::cluster::ClusterState;
+use crate::cycle::{Cycle, Outcome};
+use crate::model;
+use crate::queue::SchedulingQueue;
+use crate::runtime::{LoadError, LoadedPlugin, PluginSlot};
+use futures_util::StreamExt;
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event as WatchEvent};
+use kube::{Client, ResourceExt};
+use serde_json::json;
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinSet;
+
+/// What the scheduler is told at start.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Pods with this `spec.schedulerName` are ours.
+    pub scheduler_name: String,
+    /// `percentageOfNodesToScore`; `None` is upstream's adaptive default.
+    pub percentage_of_nodes_to_score: Option<u32>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            scheduler_name: "wasm-scheduler".to_string(),
+            percentage_of_nodes_to_score: None,
+        }
+    }
+}
+
+/// Why the scheduler could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// A plugin of the set could not be instantiated.
+    #[error("cannot start the plugin set")]
+    Plugins(#[source] LoadError),
+}
+
+#[derive(Default)]
+struct State {
+    cluster: ClusterState,
+    queue: SchedulingQueue,
+    /// The latest object of every queued pod.
+    pending: HashMap<String, Pod>,
+}
+
+struct Shared {
+    state: Mutex<State>,
+    wake: Notify,
+    /// How many watchers have delivered their first complete list; pods are
+    /// scheduled only once all have, as upstream waits for its informers.
+    synced_watchers: AtomicUsize,
+    client: Client,
+    options: Options,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Runs until `stop` turns true, then finishes in-flight binds and returns.
+pub async fn run(
+    client: Client,
+    options: Options,
+    plugins: Vec<Arc<LoadedPlugin>>,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), SchedulerError> {
+    let mut slots = Vec::new();
+    for p in &plugins {
+        slots.push(PluginSlot::new(
+            p.instantiate().map_err(SchedulerError::Plugins)?,
+        ));
+    }
+    let shared = Arc::new(Shared {
+        state: Mutex::new(State::default()),
+        wake: Notify::new(),
+        synced_watchers: AtomicUsize::new(0),
+        client,
+        options,
+    });
+    let mut watchers = JoinSet::new();
+    watchers.spawn(watch_nodes(shared.clone(), stop.clone()));
+    watchers.spawn(watch_pods(shared.clone(), stop.clone()));
+    let watcher_count = watchers.len();
+    let mut writes: JoinSet<()> = JoinSet::new();
+    let mut cycle = Cycle::new(shared.options.percentage_of_nodes_to_score, 0x5eed_5eed);
+    let mut synced = false;
+    let full_sync = || shared.lock().cluster.full_sync();
+
+    while !*stop.borrow() {
+        while writes.try_join_next().is_some() {}
+        if shared.synced_watchers.load(Ordering::Acquire) < watcher_count {
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        }
+        let (next, deadline) = {
+            let mut st = shared.lock();
+            let now = Instant::now();
+            let next = st.queue.pop(now).map(|(uid, _)| {
+                let pod = st.pending.get(&uid).cloned();
+                (uid, pod)
+            });
+            (next, st.queue.tick(now))
+        };
+        let Some((uid, Some(pod))) = next else {
+            let wait = deadline.map_or(Duration::from_secs(1), |d| {
+                d.saturating_duration_since(Instant::now())
+            });
+            tokio::select! {
+                _ = shared.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+                _ = stop.changed() => {}
+            }
+            continue;
+        };
+        // Bring every plugin's copy of the cluster up to date, and take the
+        // node list from the same snapshot: a node the plugins have not been
+        // told about must not be offered to them.
+        let (sync, nodes) = {
+            let mut st = shared.lock();
+            let deltas = st.cluster.take_deltas();
+            let sync = if synced {
+                deltas
+            } else {
+                st.cluster.full_sync()
+            };
+            (sync, st.cluster.node_ids())
+        };
+        for slot in &mut slots {
+            if let Err(e) = slot.apply(&sync, &full_sync) {
+                tracing::warn!(plugin = slot.plugin().name(), error = %e, "plugin sync failed; it resyncs on next use");
+            }
+        }
+        synced = true;
+        let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
+        let record = match model::pod(&pod) {
+            Ok(r) => Arc::new(r),
+            Err(e) => {
+                shared.lock().queue.unschedulable(&uid, Instant::now());
+                writes.spawn(report_failure(shared.clone(), pod, e.to_string()));
+                continue;
+            }
+        };
+        let span = tracing::info_span!("cycle", pod = %key);
+        let outcome =
+            span.in_scope(|| cycle.schedule_one(&mut slots, record.clone(), &nodes, &full_sync));
+        match outcome {
+            Outcome::Scheduled { node, score } => {
+                let name = {
+                    let mut st = shared.lock();
+                    let name = st.cluster.node_name(node).unwrap_or_default().to_string();
+                    st.cluster.assume(&record, &name);
+                    name
+                };
+                tracing::debug!(pod = %key, node = %name, score, "assumed");
+                writes.spawn(bind(shared.clone(), pod, uid, name));
+            }
+            Outcome::Unschedulable(fit) => {
+                shared.lock().queue.unschedulable(&uid, Instant::now());
+                writes.spawn(report_failure(shared.clone(), pod, fit.to_string()));
+            }
+            Outcome::PluginFailed(e) => {
+                shared.lock().queue.retry(&uid, Instant::now());
+                writes.spawn(report_failure(shared.clone(), pod, e.to_string()));
+            }
+        }
+    }
+    // Stop taking pods; finish what was started.
+    while writes.join_next().await.is_some() {}
+    watchers.shutdown().await;
+    Ok(())
+}
+
+/// Binds an assumed pod; on failure forgets the assumption. A 409 (bound by
+/// someone else) or 404 (deleted) drops the pod: it is never retried onto another node.
+async fn bind(shared: Arc<Shared>, pod: Pod, uid: String, node: String) {
+    let ns = pod.namespace().unwrap_or_default();
+    let name = pod.name_any();
+    let api: Api<Pod> = Api::namespaced(shared.client.clone(), &ns);
+    let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": name, "namespace": ns},
+        "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+    let result = api
+        .create_subresource::<_, serde_json::Value>(
+            "binding",
+            &name,
+            &PostParams::default(),
+            &binding,
+        )
+        .await;
+    match result {
+        Ok(_) => {
+            shared.lock().queue.done(&uid);
+            let message = format!("Successfully assigned {ns}/{name} to {node}");
+            tracing::info!(pod = %format!("{ns}/{name}"), %node, "{message}");
+            record_event(&shared, &pod, "Normal", "Scheduled", &message).await;
+        }
+        Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
+            tracing::info!(pod = %format!("{ns}/{name}"), code = s.code, "binding refused; dropping the pod: {}", s.message);
+            let mut st = shared.lock();
+            st.cluster.forget(&uid);
+            st.queue.done(&uid);
+        }
+        Err(e) => {
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "binding failed; retrying with backoff");
+            {
+                let mut st = shared.lock();
+                st.cluster.forget(&uid);
+                st.queue.retry(&uid, Instant::now());
+            }
+            shared.wake.notify_one();
+        }
+    }
+}
+
+/// `FailedScheduling`: the Event and the `PodScheduled=False` condition.
+async fn report_failure(shared: Arc<Shared>, pod: Pod, message: String) {
+    let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
+    tracing::info!(pod = %key, "FailedScheduling: {message}");
+    let api: Api<Pod> =
+        Api::namespaced(shared.client.clone(), &pod.namespace().unwrap_or_default());
+    let condition = json!({"status": {"conditions": [{"type": "PodScheduled", "status": "False",
+        "reason": "Unschedulable", "message": message}]}});
+    if let Err(e) = api
+        .patch_status(
+            &pod.name_any(),
+            &PatchParams::default(),
+            &Patch::Strategic(condition),
+        )
+        .await
+    {
+        tracing::warn!(pod = %key, error = %e, "cannot set the PodScheduled condition");
+    }
+    record_event(&shared, &pod, "Warning", "FailedScheduling", &message).await;
+}
+
+async fn record_event(shared: &Shared, pod: &Pod, kind: &str, reason: &str, message: &str) {
+    let ns = pod.namespace().unwrap_or_default();
+    let event: Event = match serde_json::from_value(json!({
+        "metadata": {"generateName": format!("{}.", pod.name_any()), "namespace": ns},
+        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": pod.name_any(),
+            "uid": pod.uid()},
+        "reason": reason, "message": message, "type": kind, "count": 1,
+        "source": {"component": shared.options.scheduler_name},
+        "reportingComponent": shared.options.scheduler_name,
+    })) {
+        Ok(e) => e,
+        Err(e) => return tracing::warn!(error = %e, "cannot build event"),
+    };
+    let api: Api<Event> = Api::namespaced(shared.client.clone(), &ns);
+    if let Err(e) = api.create(&PostParams::default(), &event).await {
+        tracing::warn!(error = %e, reason, "cannot record event");
+    }
+}
+
+/// Applies watch events to the state; after a relist, forgets what is gone.
+async fn follow<K, F, D>(
+    shared: Arc<Shared>,
+    api: Api<K>,
+    mut stop: watch::Receiver<bool>,
+    key: fn(&K) -> String,
+    mut apply: F,
+    mut delete: D,
+) where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug + Send + 'static,
+    F: FnMut(&mut State, &K, Instant) + Send,
+    D: FnMut(&mut State, &str, Instant) + Send,
+    K::DynamicType: Default,
+{
+    let mut stream = watcher::watcher(api, watcher::Config::default())
+        .default_backoff()
+        .boxed();
+    let mut known: HashSet<String> = HashSet::new();
+    let mut relist: Option<HashSet<String>> = None;
+    let mut listed = false;
+    loop {
+        let event = tokio::select! {
+            _ = stop.changed() => return,
+            e = stream.next() => e,
+        };
+        let Some(event) = event else { return };
+        let now = Instant::now();
+        match event {
+            Ok(WatchEvent::Apply(o)) | Ok(WatchEvent::InitApply(o)) => {
+                let k = key(&o);
+                if let Some(seen) = &mut relist {
+                    seen.insert(k.clone());
+                }
+                known.insert(k);
+                apply(&mut shared.lock(), &o, now);
+            }
+            Ok(WatchEvent::Delete(o)) => {
+                let k = key(&o);
+                known.remove(&k);
+                delete(&mut shared.lock(), &k, now);
+            }
+            Ok(WatchEvent::Init) => relist = Some(HashSet::new()),
+            Ok(WatchEvent::InitDone) => {
+                if !listed {
+                    listed = true;
+                    shared.synced_watchers.fetch_add(1, Ordering::Release);
+                }
+                if let Some(seen) = relist.take() {
+                    let gone: Vec<String> = known.difference(&seen).cloned().collect();
+                    let mut st = shared.lock();
+                    for k in gone {
+                        known.remove(&k);
+                        delete(&mut st, &k, now);
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "watch failed; retrying with backoff"),
+        }
+        shared.wake.notify_one();
+    }
+}
+
+async fn watch_nodes(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let api: Api<Node> = Api::all(shared.client.clone());
+    follow(
+        shared.clone(),
+        api,
+        stop,
+        |n: &Node| n.name_any(),
+        |st, n: &Node, now| {
+            if let Err(e) = st.cluster.upsert_node(n) {
+                tracing::warn!(node = %n.name_any(), error = %e, "node ignored");
+            }
+            st.queue.cluster_changed(now);
+        },
+        |st, name, _now| st.cluster.remove_node(name),
+    )
+    .await;
+}
+
+async fn watch_pods(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
+    let api: Api<Pod> = Api::all(shared.client.clone());
+    let ours = shared.options.scheduler_name.clone();
+    follow(
+        shared.clone(),
+        api,
+        stop,
+        |p: &Pod| p.uid().unwrap_or_default(),
+        move |st, p: &Pod, now| {
+            let uid = p.uid().unwrap_or_default();
+            let spec = p.spec.as_ref();
+            let bound = spec
+                .and_then(|s| s.node_name.as_deref())
+                .is_some_and(|n| !n.is_empty());
+            let finished = matches!(
+                p.status.as_ref().and_then(|s| s.phase.as_deref()),
+                Some("Succeeded" | "Failed")
+            );
+            if let Err(e) = st.cluster.upsert_pod(p) {
+                tracing::warn!(pod = %p.name_any(), error = %e, "pod not counted");
+            }
+            if bound || finished || p.metadata.deletion_timestamp.is_some() {
+                st.pending.remove(&uid);
+                st.queue.remove(&uid);
+            } else if spec.and_then(|s| s.scheduler_name.as_deref()) == Some(ours.as_str()) {
+                let priority = spec.and_then(|s| s.priority).unwrap_or(0);
+                let gated = spec
+                    .and_then(|s| s.scheduling_gates.as_ref())
+                    .is_some_and(|g| !g.is_empty());
+                st.pending.insert(uid.clone(), p.clone());
+                st.queue.upsert(&uid, priority, gated, now);
+            }
+        },
+        |st, uid, now| {
+            st.cluster.remove_pod(uid);
+            st.pending.remove(uid);
+            st.queue.remove(uid);
+            st.queue.cluster_changed(now);
+        },
+    )
+    .await;
+}

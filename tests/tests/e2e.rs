@@ -1,0 +1,141 @@
+//! The scheduler end to end: kube client → in-memory API server over HTTP,
+//! with the built-in wasm plugins.
+
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, ListParams, PostParams};
+use kube::{Client, Config};
+use serde_json::json;
+use std::time::Duration;
+use wasm_scheduler::builtin::DEFAULT_SET;
+use wasm_scheduler::runtime::PluginSpec;
+use wasm_scheduler::scheduler::{self, Options};
+use wasm_scheduler_apiserver::ApiServer;
+use wasm_scheduler_tests::runtime;
+
+fn node(name: &str, cpu: &str) -> Node {
+    serde_json::from_value(json!({"metadata": {"name": name},
+        "status": {"allocatable": {"cpu": cpu, "memory": "32Gi", "pods": "110"}}}))
+    .unwrap()
+}
+
+fn pod(name: &str, scheduler: &str, cpu: &str) -> Pod {
+    serde_json::from_value(json!({"metadata": {"name": name},
+        "spec": {"schedulerName": scheduler, "containers": [{"name": "c", "image": "pause",
+            "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]}}))
+    .unwrap()
+}
+
+/// Polls `f` until it returns `Some`, for at most 20 s.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..400 {
+        if let Some(v) = f().await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+async fn node_of(pods: &Api<Pod>, name: &str) -> Option<String> {
+    pods.get(name).await.ok()?.spec?.node_name
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_alone()
+-> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("wasm_scheduler=debug")
+        .with_writer(std::io::stderr)
+        .try_init();
+    let server = ApiServer::start("127.0.0.1:0").await?;
+    let client = Client::try_from(Config::new(server.url().parse()?))?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    nodes
+        .create(&PostParams::default(), &node("small", "2"))
+        .await?;
+    nodes
+        .create(&PostParams::default(), &node("big", "8"))
+        .await?;
+
+    let plugins = DEFAULT_SET
+        .iter()
+        .map(|b| runtime().load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(scheduler::run(
+        client.clone(),
+        Options::default(),
+        plugins,
+        stopped,
+    ));
+
+    // LeastAllocated prefers the node with the most room left.
+    pods.create(&PostParams::default(), &pod("fits", "wasm-scheduler", "1"))
+        .await?;
+    let placed = eventually("fits to be bound", || node_of(&pods, "fits")).await;
+    assert_eq!(placed, "big");
+
+    pods.create(
+        &PostParams::default(),
+        &pod("theirs", "default-scheduler", "1"),
+    )
+    .await?;
+    pods.create(&PostParams::default(), &pod("huge", "wasm-scheduler", "16"))
+        .await?;
+    let message = "0/2 nodes are available: 2 Insufficient cpu.";
+    let condition = eventually("the PodScheduled condition", || async {
+        let p = pods.get("huge").await.ok()?;
+        let c = p
+            .status?
+            .conditions?
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled")?;
+        Some(c)
+    })
+    .await;
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_deref()),
+        ("False", Some("Unschedulable"))
+    );
+    assert_eq!(condition.message.as_deref(), Some(message));
+    let events: Api<Event> = Api::namespaced(client.clone(), "default");
+    let failed = eventually("a FailedScheduling event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
+    })
+    .await;
+    assert_eq!(failed.message.as_deref(), Some(message));
+    assert_eq!(failed.involved_object.name.as_deref(), Some("huge"));
+    assert_eq!(failed.type_.as_deref(), Some("Warning"));
+    let scheduled = events.list(&ListParams::default()).await?.items;
+    assert!(
+        scheduled
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("Scheduled")
+                && e.message.as_deref() == Some("Successfully assigned default/fits to big"))
+    );
+
+    // A node that fits arrives: the unschedulable pod is retried on that event.
+    nodes
+        .create(&PostParams::default(), &node("giant", "32"))
+        .await?;
+    let placed = eventually("huge to be bound", || node_of(&pods, "huge")).await;
+    assert_eq!(placed, "giant");
+
+    assert_eq!(
+        node_of(&pods, "theirs").await,
+        None,
+        "another scheduler's pod is never touched"
+    );
+    stop.send(true)?;
+    task.await??;
+    server.shutdown().await;
+    Ok(())
+}
