@@ -1,33 +1,36 @@
 //! The playground: a generated cluster scheduled by the built-in wasm plugins,
 //! in one process, with nothing to install.
 //!
-//! Today it drives the scheduling cycle over an in-process [`ClusterState`];
-//! the in-memory API server (so `kubectl` can talk to it) replaces that next.
+//! The cluster lives in the in-memory API server, so `kubectl` works against
+//! it; the scheduler talks to it over HTTP exactly as to a real cluster.
 
 use crate::builtin::DEFAULT_SET;
-use crate::cluster::ClusterState;
-use crate::cycle::{Cycle, Outcome};
-use crate::model::{self, ModelError};
-use crate::runtime::{LoadError, PluginError, PluginRuntime, PluginSlot, PluginSpec};
+use crate::runtime::{LoadError, PluginRuntime, PluginSpec};
+use crate::scheduler::{self, Options};
 use k8s_openapi::api::core::v1 as core;
+use kube::Client;
+use kube::api::{Api, PostParams};
 use serde_json::json;
-use std::sync::Arc;
+use wasm_scheduler_apiserver::ApiServer;
 
 /// Why the playground stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PlaygroundError {
+    /// The API server could not start or the kubeconfig could not be written.
+    #[error("cannot serve the playground API")]
+    Serve(#[source] std::io::Error),
+    /// A call to the playground API failed.
+    #[error("playground API call failed")]
+    Api(#[source] kube::Error),
+    /// The scheduler could not start.
+    #[error(transparent)]
+    Scheduler(#[from] scheduler::SchedulerError),
     /// The wasm runtime did not start.
     #[error(transparent)]
     Runtime(#[from] crate::runtime::RuntimeError),
     /// A built-in plugin did not load.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// A built-in plugin failed while syncing the cluster.
-    #[error(transparent)]
-    Plugin(#[from] PluginError),
-    /// A generated object did not convert.
-    #[error(transparent)]
-    Model(#[from] ModelError),
 }
 
 /// 10 nodes in 3 zones, mixed sizes, one tainted for a dedicated team.
@@ -70,57 +73,129 @@ pub struct Placement {
     pub result: Result<String, String>,
 }
 
-/// Schedules `pods` one by one onto [`cluster`] with the default plugin set,
-/// assuming each placement before the next pod, and returns the placements.
-pub fn run(pods: &[core::Pod]) -> Result<Vec<Placement>, PlaygroundError> {
-    let runtime = PluginRuntime::new()?;
-    let mut state = ClusterState::default();
+/// How to run the playground.
+#[derive(Debug, Clone)]
+pub struct PlaygroundOptions {
+    /// Where the API server listens (port 0: any free port).
+    pub addr: std::net::SocketAddr,
+    /// Where the kubeconfig for `kubectl` is written.
+    pub kubeconfig: std::path::PathBuf,
+    /// Exit after the demo workload is placed, instead of serving until stopped.
+    pub once: bool,
+}
+
+/// Starts the in-memory API server with [`cluster`], the scheduler with the
+/// built-in plugins, writes a kubeconfig, schedules [`workload`] and reports
+/// where each pod went. Then serves `kubectl` until `stop` (unless `once`).
+pub async fn run(
+    options: PlaygroundOptions,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<Vec<Placement>, PlaygroundError> {
+    let server = ApiServer::start(options.addr)
+        .await
+        .map_err(PlaygroundError::Serve)?;
+    std::fs::write(&options.kubeconfig, server.kubeconfig()).map_err(PlaygroundError::Serve)?;
+    let client = Client::try_from(kube::Config::new(
+        server.url().parse().expect("the server's URL parses"),
+    ))
+    .map_err(PlaygroundError::Api)?;
+    let nodes: Api<core::Node> = Api::all(client.clone());
     for n in cluster() {
-        state.upsert_node(&n)?;
+        nodes
+            .create(&PostParams::default(), &n)
+            .await
+            .map_err(PlaygroundError::Api)?;
     }
-    state.take_deltas();
-    let mut slots = Vec::new();
+    let runtime = PluginRuntime::new()?;
+    let mut plugins = Vec::new();
     for b in DEFAULT_SET {
         let loaded = runtime.load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm)?;
-        let mut instance = loaded.instantiate()?;
-        instance.apply(&state.full_sync())?;
         tracing::info!(
             plugin = b.name,
             digest = &loaded.digest()[..12],
             "plugin loaded"
         );
-        slots.push(PluginSlot::new(instance));
+        plugins.push(loaded);
     }
-    let ids = state.node_ids();
-    let mut cycle = Cycle::new(None, 0x5eed);
-    let mut placements = Vec::new();
-    for p in pods {
-        let record = Arc::new(model::pod(p)?);
-        let key = format!("{}/{}", record.namespace, record.name);
-        let outcome = cycle.schedule_one(&mut slots, record.clone(), &ids, &|| state.full_sync());
-        let result = match outcome {
-            Outcome::Scheduled { node, score } => {
-                let name = state.node_name(node).unwrap_or_default().to_string();
-                state.assume(&record, &name);
-                let deltas = state.take_deltas();
-                for s in &mut slots {
-                    s.apply(&deltas, &|| state.full_sync())?;
-                }
-                tracing::info!(pod = %key, node = %name, score, "Successfully assigned {key} to {name}");
-                Ok(name)
-            }
-            Outcome::Unschedulable(fit) => {
-                tracing::warn!(pod = %key, "FailedScheduling: {fit}");
-                Err(fit.to_string())
-            }
-            Outcome::PluginFailed(e) => {
-                tracing::warn!(pod = %key, error = %e, "FailedScheduling: plugin failed");
-                Err(e.to_string())
-            }
-        };
-        placements.push(Placement { pod: key, result });
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(scheduler::run(
+        client.clone(),
+        Options::default(),
+        plugins,
+        scheduler_stopped,
+    ));
+
+    let pods: Api<core::Pod> = Api::namespaced(client.clone(), "default");
+    for p in workload() {
+        pods.create(&PostParams::default(), &p)
+            .await
+            .map_err(PlaygroundError::Api)?;
     }
+    let placements = settle(&pods, &workload()).await;
+    for p in &placements {
+        match &p.result {
+            Ok(node) => tracing::info!(pod = %p.pod, %node, "placed"),
+            Err(message) => tracing::warn!(pod = %p.pod, "FailedScheduling: {message}"),
+        }
+    }
+    let config = options.kubeconfig.display();
+    tracing::info!(
+        "playground ready: kubectl --kubeconfig {config} get pods -o wide | \
+         kubectl --kubeconfig {config} get events | \
+         kubectl --kubeconfig {config} run web --image=nginx --overrides='{{\"spec\":{{\"schedulerName\":\"wasm-scheduler\"}}}}'"
+    );
+    if !options.once {
+        tracing::info!("serving until Ctrl-C");
+        while !*stop.borrow() {
+            if stop.changed().await.is_err() {
+                break;
+            }
+        }
+    }
+    let _ = stop_scheduler.send(true);
+    match scheduler.await {
+        Ok(result) => result?,
+        Err(e) => tracing::error!(error = %e, "scheduler task failed"),
+    }
+    server.shutdown().await;
     Ok(placements)
+}
+
+/// Waits (up to 30 s) until every pod is bound or marked unschedulable.
+async fn settle(pods: &Api<core::Pod>, workload: &[core::Pod]) -> Vec<Placement> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mut placements = Vec::new();
+        for w in workload {
+            let name = w.metadata.name.clone().unwrap_or_default();
+            let Ok(p) = pods.get(&name).await else {
+                continue;
+            };
+            let node = p.spec.as_ref().and_then(|s| s.node_name.clone());
+            let failed = p
+                .status
+                .as_ref()
+                .and_then(|s| s.conditions.as_ref())
+                .and_then(|c| {
+                    c.iter()
+                        .find(|c| c.type_ == "PodScheduled" && c.status == "False")
+                })
+                .and_then(|c| c.message.clone());
+            let result = match (node, failed) {
+                (Some(n), _) => Ok(n),
+                (None, Some(m)) => Err(m),
+                (None, None) => continue,
+            };
+            placements.push(Placement {
+                pod: format!("default/{name}"),
+                result,
+            });
+        }
+        if placements.len() == workload.len() || tokio::time::Instant::now() > deadline {
+            return placements;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
 
 /// The playground's default workload: a mix of small and large pods, the last
@@ -135,6 +210,6 @@ pub fn workload() -> Vec<core::Pod> {
             )
         })
         .collect();
-    pods.push(pod("batch-huge", "16", "8Gi"));
+    pods.push(pod("batch-huge", "16", "1Gi"));
     pods
 }

@@ -1,126 +1,76 @@
-//! A scheduling cycle over the default wasm plugins: placements, and the
-//! `FailedScheduling` message in upstream's format.
+//! The scheduling cycle over real wasm plugins: percentageOfNodesToScore and
+//! the rotating start index.
 
-use wasm_scheduler::playground::{cluster, pod, run, workload};
+use std::sync::Arc;
+use wasm_scheduler::cycle::{Cycle, Outcome};
+use wasm_scheduler::runtime::{PluginSlot, PluginSpec};
+use wasm_scheduler_sdk::fixtures::{node, pod};
+use wasm_scheduler_tests::{FixtureNode, full_sync, load};
 
-#[test]
-fn playground_binds_what_fits_and_explains_what_does_not() {
-    let placements = run(&workload()).expect("playground runs");
-    let (bound, failed): (Vec<_>, Vec<_>) = placements.iter().partition(|p| p.result.is_ok());
-    assert_eq!(bound.len(), 12);
-    assert_eq!(failed.len(), 1);
-    assert_eq!(failed[0].pod, "default/batch-huge");
-    // TaintToleration filters before NodeResourcesFit, as upstream, so the
-    // tainted node is counted under its taint, not under cpu.
-    assert_eq!(
-        failed[0].result,
-        Err("0/10 nodes are available: 1 node(s) had untolerated taint {dedicated: ml}, 9 Insufficient cpu."
-            .to_string())
-    );
-    let tainted = cluster()[9].metadata.name.clone();
-    assert!(
-        bound
-            .iter()
-            .all(|p| p.result.as_ref().ok() != tainted.as_ref()),
-        "no pod lands on the tainted node"
-    );
+fn slot(nodes: &[FixtureNode]) -> PluginSlot {
+    let mut inst = load("node-resources-fit", PluginSpec::new("NodeResourcesFit"))
+        .instantiate()
+        .unwrap();
+    inst.apply(&full_sync(nodes)).unwrap();
+    PluginSlot::new(inst)
+}
+
+fn place(
+    cycle: &mut Cycle,
+    slots: &mut [PluginSlot],
+    nodes: &[FixtureNode],
+    ids: &[u32],
+) -> Outcome {
+    let p = Arc::new(wasm_scheduler_tests::pod(
+        &pod("p").with_requests(1000, 1 << 30),
+    ));
+    cycle.schedule_one(slots, p, ids, &|| full_sync(nodes))
 }
 
 #[test]
-fn least_allocated_spreads_equal_pods_over_the_largest_nodes_first() {
-    // Two pods of 1 cpu: LeastAllocated prefers the 8-cpu nodes (2, 5, 8) over smaller ones.
-    let placements = run(&[pod("a", "1", "1Gi"), pod("b", "1", "1Gi")]).expect("runs");
-    let big: Vec<String> = cluster()
-        .iter()
-        .filter(|n| n.status.as_ref().unwrap().allocatable.as_ref().unwrap()["cpu"].0 == "8")
-        .map(|n| n.metadata.name.clone().unwrap())
+fn each_pod_searches_from_where_the_last_one_stopped() {
+    // 200 equal nodes: the adaptive rule looks for 100 feasible nodes per pod.
+    let nodes: Vec<FixtureNode> = (0..200)
+        .map(|i| {
+            node(&format!("n{i}"))
+                .with_allocatable(4000, 8 << 30)
+                .into()
+        })
         .collect();
-    for p in &placements {
-        let node = p.result.as_ref().expect("fits");
-        assert!(
-            big.contains(node),
-            "{} went to {node}, not one of {big:?}",
-            p.pod
-        );
+    let ids: Vec<u32> = (0..200).collect();
+    let mut slots = [slot(&nodes)];
+    let mut cycle = Cycle::new(None, 7);
+    for expected in [0..100, 100..200, 0..100] {
+        match place(&mut cycle, &mut slots, &nodes, &ids) {
+            Outcome::Scheduled { node, .. } => {
+                assert!(expected.contains(&node), "{node} not in {expected:?}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
-    assert_ne!(
-        placements[0].result, placements[1].result,
-        "the second pod avoids the first one's node"
-    );
 }
 
-mod nodes_to_score {
-    use std::sync::Arc;
-    use wasm_scheduler::cycle::{Cycle, Outcome};
-    use wasm_scheduler::runtime::{PluginSlot, PluginSpec};
-    use wasm_scheduler_sdk::fixtures::{node, pod};
-    use wasm_scheduler_tests::{FixtureNode, full_sync, load};
-
-    fn slot(nodes: &[FixtureNode]) -> PluginSlot {
-        let mut inst = load("node-resources-fit", PluginSpec::new("NodeResourcesFit"))
-            .instantiate()
-            .unwrap();
-        inst.apply(&full_sync(nodes)).unwrap();
-        PluginSlot::new(inst)
+#[test]
+fn the_search_goes_on_until_it_finds_the_only_fitting_node() {
+    let mut nodes: Vec<FixtureNode> = (0..300)
+        .map(|i| node(&format!("n{i}")).with_allocatable(500, 8 << 30).into())
+        .collect();
+    nodes[250] = node("roomy").with_allocatable(4000, 8 << 30).into();
+    let ids: Vec<u32> = (0..300).collect();
+    let mut slots = [slot(&nodes)];
+    match place(&mut Cycle::new(None, 7), &mut slots, &nodes, &ids) {
+        Outcome::Scheduled { node, .. } => assert_eq!(node, 250),
+        other => panic!("{other:?}"),
     }
-
-    fn place(
-        cycle: &mut Cycle,
-        slots: &mut [PluginSlot],
-        nodes: &[FixtureNode],
-        ids: &[u32],
-    ) -> Outcome {
-        let p = Arc::new(wasm_scheduler_tests::pod(
-            &pod("p").with_requests(1000, 1 << 30),
-        ));
-        cycle.schedule_one(slots, p, ids, &|| full_sync(nodes))
-    }
-
-    #[test]
-    fn each_pod_searches_from_where_the_last_one_stopped() {
-        // 200 equal nodes: the adaptive rule looks for 100 feasible nodes per pod.
-        let nodes: Vec<FixtureNode> = (0..200)
-            .map(|i| {
-                node(&format!("n{i}"))
-                    .with_allocatable(4000, 8 << 30)
-                    .into()
-            })
-            .collect();
-        let ids: Vec<u32> = (0..200).collect();
-        let mut slots = [slot(&nodes)];
-        let mut cycle = Cycle::new(None, 7);
-        for expected in [0..100, 100..200, 0..100] {
-            match place(&mut cycle, &mut slots, &nodes, &ids) {
-                Outcome::Scheduled { node, .. } => {
-                    assert!(expected.contains(&node), "{node} not in {expected:?}")
-                }
-                other => panic!("{other:?}"),
-            }
+    nodes[250] = node("small").with_allocatable(500, 8 << 30).into();
+    let mut slots = [slot(&nodes)];
+    match place(&mut Cycle::new(None, 7), &mut slots, &nodes, &ids) {
+        Outcome::Unschedulable(fit) => {
+            assert_eq!(
+                fit.to_string(),
+                "0/300 nodes are available: 300 Insufficient cpu."
+            )
         }
-    }
-
-    #[test]
-    fn the_search_goes_on_until_it_finds_the_only_fitting_node() {
-        let mut nodes: Vec<FixtureNode> = (0..300)
-            .map(|i| node(&format!("n{i}")).with_allocatable(500, 8 << 30).into())
-            .collect();
-        nodes[250] = node("roomy").with_allocatable(4000, 8 << 30).into();
-        let ids: Vec<u32> = (0..300).collect();
-        let mut slots = [slot(&nodes)];
-        match place(&mut Cycle::new(None, 7), &mut slots, &nodes, &ids) {
-            Outcome::Scheduled { node, .. } => assert_eq!(node, 250),
-            other => panic!("{other:?}"),
-        }
-        nodes[250] = node("small").with_allocatable(500, 8 << 30).into();
-        let mut slots = [slot(&nodes)];
-        match place(&mut Cycle::new(None, 7), &mut slots, &nodes, &ids) {
-            Outcome::Unschedulable(fit) => {
-                assert_eq!(
-                    fit.to_string(),
-                    "0/300 nodes are available: 300 Insufficient cpu."
-                )
-            }
-            other => panic!("{other:?}"),
-        }
+        other => panic!("{other:?}"),
     }
 }

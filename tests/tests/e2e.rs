@@ -139,3 +139,45 @@ async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_a
     server.shutdown().await;
     Ok(())
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_playground_places_its_demo_and_explains_what_does_not_fit() -> anyhow::Result<()> {
+    use wasm_scheduler::playground::{self, PlaygroundOptions, cluster};
+    let kubeconfig = std::env::temp_dir().join(format!(
+        "wasm-scheduler-playground-{}.yaml",
+        std::process::id()
+    ));
+    let options = PlaygroundOptions {
+        addr: "127.0.0.1:0".parse()?,
+        kubeconfig: kubeconfig.clone(),
+        once: true,
+    };
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    let placements = playground::run(options, stopped).await?;
+    assert!(std::fs::read_to_string(&kubeconfig)?.contains("server: http://127.0.0.1:"));
+    let (bound, failed): (Vec<_>, Vec<_>) = placements.iter().partition(|p| p.result.is_ok());
+    assert_eq!((bound.len(), failed.len()), (12, 1));
+    assert_eq!(failed[0].pod, "default/batch-huge");
+    // TaintToleration filters before NodeResourcesFit, as upstream, so the
+    // tainted node is counted under its taint, not under cpu.
+    assert_eq!(
+        failed[0].result,
+        Err("0/10 nodes are available: 1 node(s) had untolerated taint {dedicated: ml}, 9 Insufficient cpu.".to_string())
+    );
+    let tainted = cluster()[9].metadata.name.clone();
+    assert!(
+        bound
+            .iter()
+            .all(|p| p.result.as_ref().ok() != tainted.as_ref()),
+        "no pod on the tainted node"
+    );
+    // LeastAllocated sends the first pod to one of the 8-cpu nodes (2, 5, 8).
+    let first = placements
+        .iter()
+        .find(|p| p.pod == "default/web-0")
+        .unwrap();
+    let big = ["node-2", "node-5", "node-8"].map(|n| Ok(n.to_string()));
+    assert!(big.contains(&first.result), "{:?}", first.result);
+    std::fs::remove_file(kubeconfig)?;
+    Ok(())
+}
