@@ -346,6 +346,11 @@ fn watch_response(shared: &Shared, req: WatchRequest) -> Response {
         Ok(s) => s,
         // kube-apiserver answers a too-old watch with 200 and an ERROR event.
         Err(e) => {
+            tracing::info!(
+                resource = req.resource.plural,
+                "watch from an expired version: {}",
+                e.message
+            );
             let line = format!("{}\n", json!({"type": "ERROR", "object": e.to_status()}));
             return (
                 StatusCode::OK,

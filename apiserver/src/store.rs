@@ -8,6 +8,7 @@ use crate::resources::{RESOURCES, ResourceType};
 use crate::selectors::{FieldSelector, LabelSelector};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::broadcast;
 
@@ -86,6 +87,9 @@ struct Inner {
 
 /// The store.
 pub struct Store {
+    /// Successful and refused (409) `pods/binding` calls, for tests that
+    /// check no pod is ever bound twice.
+    binds: (AtomicU64, AtomicU64),
     inner: Mutex<Inner>,
     events: broadcast::Sender<Arc<WatchEvent>>,
     log_capacity: usize,
@@ -140,6 +144,7 @@ impl Store {
     pub fn new(log_capacity: usize) -> Self {
         let (events, _) = broadcast::channel(16_384);
         Store {
+            binds: (AtomicU64::new(0), AtomicU64::new(0)),
             inner: Mutex::new(Inner {
                 rv: 1,
                 objects: BTreeMap::new(),
@@ -159,6 +164,15 @@ impl Store {
     /// The current resourceVersion.
     pub fn resource_version(&self) -> u64 {
         self.lock().rv
+    }
+
+    /// How many bindings succeeded, and how many were refused because the pod
+    /// was already bound.
+    pub fn bind_counts(&self) -> (u64, u64) {
+        (
+            self.binds.0.load(Ordering::Relaxed),
+            self.binds.1.load(Ordering::Relaxed),
+        )
     }
 
     /// Forgets every logged event: watches from any earlier version get 410.
@@ -424,6 +438,7 @@ impl Store {
         }
         self.write(pods, ns, pod, Part::Main, |current| {
             if let Some(bound) = current["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
+                self.binds.1.fetch_add(1, Ordering::Relaxed);
                 return Err(ApiError::conflict(format!(
                     "Operation cannot be fulfilled on pods/binding \"{pod}\": pod {pod} is already assigned to node \"{bound}\""
                 )));
@@ -432,6 +447,7 @@ impl Store {
             next["spec"]["nodeName"] = json!(node);
             Ok(next)
         })?;
+        self.binds.0.fetch_add(1, Ordering::Relaxed);
         // The condition lives in status, which a Main write keeps: set it as the binding REST storage does.
         self.patch(
             pods,

@@ -176,6 +176,11 @@ async fn binding_sets_the_node_once_and_409s_after() -> anyhow::Result<()> {
         .await
         .unwrap_err();
     assert_eq!(api_error(again), (409, "Conflict".to_string()));
+    assert_eq!(
+        _server.store().bind_counts(),
+        (1, 1),
+        "one bind, one refused"
+    );
     let missing_pod = pods
         .create_subresource::<_, serde_json::Value>(
             "binding",

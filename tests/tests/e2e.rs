@@ -25,13 +25,21 @@ fn pod(name: &str, scheduler: &str, cpu: &str) -> Pod {
     .unwrap()
 }
 
-/// Polls `f` until it returns `Some`, for at most 20 s.
+/// Scheduler and API server logs on stderr (shown with `--nocapture`).
+fn logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("wasm_scheduler=debug,wasm_scheduler_apiserver=info")
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// Polls `f` until it returns `Some`, for at most 120 s.
 async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
 {
-    for _ in 0..400 {
+    for _ in 0..2400 {
         if let Some(v) = f().await {
             return v;
         }
@@ -47,10 +55,7 @@ async fn node_of(pods: &Api<Pod>, name: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_alone()
 -> anyhow::Result<()> {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("wasm_scheduler=debug")
-        .with_writer(std::io::stderr)
-        .try_init();
+    logs();
     let server = ApiServer::start("127.0.0.1:0").await?;
     let client = Client::try_from(Config::new(server.url().parse()?))?;
     let nodes: Api<Node> = Api::all(client.clone());
@@ -142,6 +147,7 @@ async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_a
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_playground_places_its_demo_and_explains_what_does_not_fit() -> anyhow::Result<()> {
+    logs();
     use wasm_scheduler::playground::{self, PlaygroundOptions, cluster};
     let kubeconfig = std::env::temp_dir().join(format!(
         "wasm-scheduler-playground-{}.yaml",
@@ -179,5 +185,84 @@ async fn the_playground_places_its_demo_and_explains_what_does_not_fit() -> anyh
     let big = ["node-2", "node-5", "node-8"].map(|n| Ok(n.to_string()));
     assert!(big.contains(&first.result), "{:?}", first.result);
     std::fs::remove_file(kubeconfig)?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_pods_on_a_hundred_nodes_all_bound_once_through_dropped_watches_and_410()
+-> anyhow::Result<()> {
+    logs();
+    let server = ApiServer::start("127.0.0.1:0").await?;
+    let client = Client::try_from(Config::new(server.url().parse()?))?;
+    let nodes: Api<Node> = Api::all(client.clone());
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    // upstream scheduler_perf's SchedulingBasic shapes: 4 cpu / 32 GiB / 110 pods; 100m / 500 MiB.
+    for i in 0..100 {
+        nodes
+            .create(&PostParams::default(), &node(&format!("n{i}"), "4"))
+            .await?;
+    }
+    let plugins = DEFAULT_SET
+        .iter()
+        .map(|b| runtime().load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(scheduler::run(
+        client.clone(),
+        Options::default(),
+        plugins,
+        stopped,
+    ));
+    for i in 0..1000 {
+        let mut p = pod(&format!("p{i}"), "wasm-scheduler", "100m");
+        p.spec.as_mut().unwrap().containers[0]
+            .resources
+            .as_mut()
+            .unwrap()
+            .requests
+            .as_mut()
+            .unwrap()
+            .insert(
+                "memory".into(),
+                k8s_openapi::apimachinery::pkg::api::resource::Quantity("500Mi".into()),
+            );
+        pods.create(&PostParams::default(), &p).await?;
+        if i == 300 {
+            server.faults().drop_all_watches();
+        }
+        if i == 600 {
+            // The scheduler resumes from a version the server no longer has: 410, relist.
+            server.store().compact();
+            server.faults().drop_all_watches();
+        }
+    }
+    let bound = eventually("all 1000 pods to be bound", || async {
+        let list = pods.list(&ListParams::default()).await.ok()?;
+        let bound = list
+            .items
+            .iter()
+            .filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_ref()).is_some())
+            .count();
+        (bound == 1000).then_some(list)
+    })
+    .await;
+    assert_eq!(
+        server.store().bind_counts(),
+        (1000, 0),
+        "every pod bound exactly once, no bind refused"
+    );
+    let mut per_node = std::collections::HashMap::<String, usize>::new();
+    for p in &bound.items {
+        *per_node
+            .entry(p.spec.as_ref().unwrap().node_name.clone().unwrap())
+            .or_default() += 1;
+    }
+    assert!(
+        per_node.values().all(|&n| n <= 110),
+        "no node over its pod capacity"
+    );
+    stop.send(true)?;
+    task.await??;
+    server.shutdown().await;
     Ok(())
 }
