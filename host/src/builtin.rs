@@ -38,6 +38,21 @@ pub const DEFAULT_SET: &[BuiltinPlugin] = &[
     },
 ];
 
+/// Loads [`DEFAULT_SET`] into `runtime`, each plugin with its default-profile weight.
+pub fn load_default_set(
+    runtime: &crate::runtime::PluginRuntime,
+) -> Result<Vec<std::sync::Arc<crate::runtime::LoadedPlugin>>, crate::runtime::LoadError> {
+    DEFAULT_SET
+        .iter()
+        .map(|b| {
+            runtime.load(
+                crate::runtime::PluginSpec::new(b.name).with_weight(b.weight),
+                b.wasm,
+            )
+        })
+        .collect()
+}
+
 /// The path of a workspace plugin's component, by crate name (`node-label-gate`).
 pub fn artifact(crate_name: &str) -> std::path::PathBuf {
     std::path::Path::new(ARTIFACT_DIR).join(format!("{}.wasm", crate_name.replace('-', "_")))

@@ -5,9 +5,9 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::watch;
-use wasm_scheduler::builtin::DEFAULT_SET;
+use wasm_scheduler::builtin::load_default_set;
 use wasm_scheduler::playground::{self, PlaygroundOptions};
-use wasm_scheduler::runtime::{PluginRuntime, PluginSpec};
+use wasm_scheduler::runtime::PluginRuntime;
 use wasm_scheduler::scheduler::{self, Options};
 
 /// A Kubernetes scheduler whose placement logic runs as sandboxed WebAssembly components.
@@ -119,11 +119,7 @@ async fn main() -> anyhow::Result<()> {
                 .await
                 .context("no Kubernetes client config")?;
             let runtime = PluginRuntime::new().context("wasm runtime")?;
-            let plugins = DEFAULT_SET
-                .iter()
-                .map(|b| runtime.load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm))
-                .collect::<Result<Vec<_>, _>>()
-                .context("loading the built-in plugins")?;
+            let plugins = load_default_set(&runtime).context("loading the built-in plugins")?;
             let options = Options {
                 scheduler_name,
                 percentage_of_nodes_to_score,

@@ -4,8 +4,8 @@
 //! The cluster lives in the in-memory API server, so `kubectl` works against
 //! it; the scheduler talks to it over HTTP exactly as to a real cluster.
 
-use crate::builtin::DEFAULT_SET;
-use crate::runtime::{LoadError, PluginRuntime, PluginSpec};
+use crate::builtin::load_default_set;
+use crate::runtime::{LoadError, PluginRuntime};
 use crate::scheduler::{self, Options};
 use k8s_openapi::api::core::v1 as core;
 use kube::Client;
@@ -107,15 +107,13 @@ pub async fn run(
             .map_err(PlaygroundError::Api)?;
     }
     let runtime = PluginRuntime::new()?;
-    let mut plugins = Vec::new();
-    for b in DEFAULT_SET {
-        let loaded = runtime.load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm)?;
+    let plugins = load_default_set(&runtime)?;
+    for p in &plugins {
         tracing::info!(
-            plugin = b.name,
-            digest = &loaded.digest()[..12],
+            plugin = p.name(),
+            digest = &p.digest()[..12],
             "plugin loaded"
         );
-        plugins.push(loaded);
     }
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(scheduler::run(

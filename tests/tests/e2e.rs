@@ -6,8 +6,7 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, Config};
 use serde_json::json;
 use std::time::Duration;
-use wasm_scheduler::builtin::DEFAULT_SET;
-use wasm_scheduler::runtime::PluginSpec;
+use wasm_scheduler::builtin::load_default_set;
 use wasm_scheduler::scheduler::{self, Options};
 use wasm_scheduler_apiserver::ApiServer;
 use wasm_scheduler_tests::runtime;
@@ -33,6 +32,49 @@ fn logs() {
         .try_init();
 }
 
+/// An API server and a scheduler with the built-in plugins running against it.
+struct Harness {
+    server: ApiServer,
+    client: Client,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<Result<(), scheduler::SchedulerError>>,
+}
+
+impl Harness {
+    /// Starts the server, creates `nodes`, then starts the scheduler.
+    async fn start(nodes: &[Node]) -> anyhow::Result<Self> {
+        logs();
+        let server = ApiServer::start("127.0.0.1:0").await?;
+        let client = Client::try_from(Config::new(server.url().parse()?))?;
+        let api: Api<Node> = Api::all(client.clone());
+        for n in nodes {
+            api.create(&PostParams::default(), n).await?;
+        }
+        let plugins = load_default_set(runtime())?;
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(scheduler::run(
+            client.clone(),
+            Options::default(),
+            plugins,
+            stopped,
+        ));
+        Ok(Harness {
+            server,
+            client,
+            stop,
+            task,
+        })
+    }
+
+    /// Stops the scheduler (it drains its binds) and the server.
+    async fn stop(self) -> anyhow::Result<()> {
+        self.stop.send(true)?;
+        self.task.await??;
+        self.server.shutdown().await;
+        Ok(())
+    }
+}
+
 /// Polls `f` until it returns `Some`, for at most 120 s.
 async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
 where
@@ -55,29 +97,10 @@ async fn node_of(pods: &Api<Pod>, name: &str) -> Option<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_alone()
 -> anyhow::Result<()> {
-    logs();
-    let server = ApiServer::start("127.0.0.1:0").await?;
-    let client = Client::try_from(Config::new(server.url().parse()?))?;
+    let h = Harness::start(&[node("small", "2"), node("big", "8")]).await?;
+    let client = h.client.clone();
     let nodes: Api<Node> = Api::all(client.clone());
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    nodes
-        .create(&PostParams::default(), &node("small", "2"))
-        .await?;
-    nodes
-        .create(&PostParams::default(), &node("big", "8"))
-        .await?;
-
-    let plugins = DEFAULT_SET
-        .iter()
-        .map(|b| runtime().load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(scheduler::run(
-        client.clone(),
-        Options::default(),
-        plugins,
-        stopped,
-    ));
 
     // LeastAllocated prefers the node with the most room left.
     pods.create(&PostParams::default(), &pod("fits", "wasm-scheduler", "1"))
@@ -139,10 +162,7 @@ async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_a
         None,
         "another scheduler's pod is never touched"
     );
-    stop.send(true)?;
-    task.await??;
-    server.shutdown().await;
-    Ok(())
+    h.stop().await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -191,28 +211,11 @@ async fn the_playground_places_its_demo_and_explains_what_does_not_fit() -> anyh
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_thousand_pods_on_a_hundred_nodes_all_bound_once_through_dropped_watches_and_410()
 -> anyhow::Result<()> {
-    logs();
-    let server = ApiServer::start("127.0.0.1:0").await?;
-    let client = Client::try_from(Config::new(server.url().parse()?))?;
-    let nodes: Api<Node> = Api::all(client.clone());
-    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     // upstream scheduler_perf's SchedulingBasic shapes: 4 cpu / 32 GiB / 110 pods; 100m / 500 MiB.
-    for i in 0..100 {
-        nodes
-            .create(&PostParams::default(), &node(&format!("n{i}"), "4"))
-            .await?;
-    }
-    let plugins = DEFAULT_SET
-        .iter()
-        .map(|b| runtime().load(PluginSpec::new(b.name).with_weight(b.weight), b.wasm))
-        .collect::<Result<Vec<_>, _>>()?;
-    let (stop, stopped) = tokio::sync::watch::channel(false);
-    let task = tokio::spawn(scheduler::run(
-        client.clone(),
-        Options::default(),
-        plugins,
-        stopped,
-    ));
+    let shapes: Vec<Node> = (0..100).map(|i| node(&format!("n{i}"), "4")).collect();
+    let h = Harness::start(&shapes).await?;
+    let server = &h.server;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
     for i in 0..1000 {
         let mut p = pod(&format!("p{i}"), "wasm-scheduler", "100m");
         p.spec.as_mut().unwrap().containers[0]
@@ -261,8 +264,5 @@ async fn a_thousand_pods_on_a_hundred_nodes_all_bound_once_through_dropped_watch
         per_node.values().all(|&n| n <= 110),
         "no node over its pod capacity"
     );
-    stop.send(true)?;
-    task.await??;
-    server.shutdown().await;
-    Ok(())
+    h.stop().await
 }
