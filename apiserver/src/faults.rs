@@ -1,5 +1,6 @@
 //! Switches a test flips to make the server misbehave like a real one can.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,6 +13,9 @@ pub struct Faults {
     watch_generation: watch::Sender<u64>,
     failing: Mutex<Option<(Instant, u16)>>,
     latency_ms: AtomicU64,
+    /// Pods (`namespace/name`) that "another scheduler" binds, to the given
+    /// node, the moment a binding for them arrives.
+    contested: Mutex<HashMap<String, String>>,
 }
 
 impl Default for Faults {
@@ -20,6 +24,7 @@ impl Default for Faults {
             watch_generation: watch::channel(0).0,
             failing: Mutex::new(None),
             latency_ms: AtomicU64::new(0),
+            contested: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -62,5 +67,23 @@ impl Faults {
 
     pub(crate) fn latency(&self) -> Duration {
         Duration::from_millis(self.latency_ms.load(Ordering::Relaxed))
+    }
+
+    /// Makes the next binding of `namespace/pod` lose a race: just before the
+    /// server handles it, someone else binds the pod to `node`, so the
+    /// binding gets the real 409 Conflict of an already-assigned pod.
+    pub fn race_binding(&self, namespace: &str, pod: &str, node: &str) {
+        self.contested
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(format!("{namespace}/{pod}"), node.to_string());
+    }
+
+    /// The node a rival binds `namespace/pod` to first, once.
+    pub(crate) fn rival_binding(&self, namespace: &str, pod: &str) -> Option<String> {
+        self.contested
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&format!("{namespace}/{pod}"))
     }
 }

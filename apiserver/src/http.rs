@@ -238,6 +238,9 @@ fn serve(
                 .as_str()
                 .filter(|n| !n.is_empty())
                 .ok_or_else(|| ApiError::bad_request("binding target.name is required"))?;
+            if let Some(rival) = shared.faults.rival_binding(&ns, name) {
+                store.bind(&ns, name, &rival)?;
+            }
             store.bind(&ns, name, node)?;
             Ok(Served::Json(
                 StatusCode::CREATED,

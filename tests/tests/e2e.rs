@@ -266,3 +266,43 @@ async fn a_thousand_pods_on_a_hundred_nodes_all_bound_once_through_dropped_watch
     );
     h.stop().await
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_binding_refused_with_409_is_dropped_not_retried_onto_another_node() -> anyhow::Result<()>
+{
+    let h = Harness::start(&[node("roomy", "8"), node("rival", "2")]).await?;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    // Someone else binds `contested` to `rival` just before our binding lands.
+    h.server
+        .faults()
+        .race_binding("default", "contested", "rival");
+    pods.create(
+        &PostParams::default(),
+        &pod("contested", "wasm-scheduler", "1"),
+    )
+    .await?;
+    let placed = eventually("contested to be bound", || node_of(&pods, "contested")).await;
+    assert_eq!(placed, "rival", "the rival's binding stands");
+    // The scheduler goes on with the next pod, which needs all of `roomy`:
+    // it fits only if the refused pod's assumption there was forgotten.
+    pods.create(&PostParams::default(), &pod("after", "wasm-scheduler", "8"))
+        .await?;
+    assert_eq!(
+        eventually("after to be bound", || node_of(&pods, "after")).await,
+        "roomy"
+    );
+    assert_eq!(
+        h.server.store().bind_counts(),
+        (2, 1),
+        "two bindings stand (the rival's and `after`); ours was refused once and never retried"
+    );
+    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    assert!(
+        !events.list(&ListParams::default()).await?.items.iter().any(|e| {
+            e.reason.as_deref() == Some("Scheduled")
+                && e.involved_object.name.as_deref() == Some("contested")
+        }),
+        "no Scheduled event claims a pod someone else bound"
+    );
+    h.stop().await
+}
