@@ -38,6 +38,16 @@ pub const DEFAULT_SET: &[BuiltinPlugin] = &[
     },
 ];
 
+/// The built-in plugin called `name`, if any.
+pub fn find(name: &str) -> Option<&'static BuiltinPlugin> {
+    DEFAULT_SET.iter().find(|b| b.name == name)
+}
+
+/// The names of the built-in plugins.
+pub fn names() -> Vec<&'static str> {
+    DEFAULT_SET.iter().map(|b| b.name).collect()
+}
+
 /// Loads [`DEFAULT_SET`] into `runtime`, each plugin with its default-profile weight.
 pub fn load_default_set(
     runtime: &crate::runtime::PluginRuntime,

@@ -1,8 +1,9 @@
 //! One scheduling attempt for one pod: filter → score → normalize → weigh →
 //! select, over the plugin slots of one profile, with upstream's semantics.
 
-use crate::runtime::wit::{Delta, ExtensionPoints, NodeId, Pod};
+use crate::runtime::wit::{ExtensionPoints, NodeId, Pod};
 use crate::runtime::{FailurePolicy, PluginError, PluginSlot};
+use crate::workers::{FullSync, Workers};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -117,26 +118,37 @@ impl Cycle {
     }
 
     /// Runs one attempt for `pod` over `nodes`: filters from a rotating start
-    /// until enough feasible nodes are found, then scores those. `full_sync`
-    /// rebuilds the cluster for a plugin instance recreated after a failure.
+    /// until enough feasible nodes are found, then scores those. The nodes
+    /// of a large cluster are split across `workers`. `full_sync` rebuilds
+    /// the cluster for a plugin instance recreated after a failure.
     pub fn schedule_one(
         &mut self,
-        slots: &mut [PluginSlot],
+        workers: &mut Workers,
         pod: Arc<Pod>,
         nodes: &[NodeId],
-        full_sync: &dyn Fn() -> Vec<Delta>,
+        full_sync: FullSync<'_>,
     ) -> Outcome {
+        let want = num_feasible_nodes_to_find(self.percentage, nodes.len());
+        // Only the workers a split can reach need the pod.
+        let split = workers.split_for(want.min(nodes.len()));
+        let begun = workers.each(split, |_, slots| {
+            slots
+                .iter_mut()
+                .map(|slot| slot.begin_cycle(pod.clone(), full_sync))
+                .collect::<Vec<_>>()
+        });
         // A plugin with `Ignore` that cannot even start the cycle sits it out.
-        let mut active = vec![true; slots.len()];
-        for (slot, on) in slots.iter_mut().zip(active.iter_mut()) {
-            if let Err(e) = slot.begin_cycle(pod.clone(), full_sync) {
-                match slot.plugin().spec().failure_policy {
-                    FailurePolicy::Fail => return Outcome::PluginFailed(e),
-                    FailurePolicy::Ignore => *on = false,
+        let mut active = vec![true; workers.first().len()];
+        for results in begun {
+            for (i, result) in results.into_iter().enumerate() {
+                if let Err(e) = result {
+                    match workers.first()[i].plugin().spec().failure_policy {
+                        FailurePolicy::Fail => return Outcome::PluginFailed(e),
+                        FailurePolicy::Ignore => active[i] = false,
+                    }
                 }
             }
         }
-        let want = num_feasible_nodes_to_find(self.percentage, nodes.len());
         let start = if nodes.is_empty() {
             0
         } else {
@@ -153,9 +165,21 @@ impl Cycle {
         // Nodes go through the filters in chunks, so that a large cluster
         // stops being searched once `want` nodes passed, as upstream does.
         for chunk in order.chunks(want.max(1)) {
-            match filter_chunk(slots, &active, chunk, &mut reasons, full_sync) {
-                Ok(mut passed) => feasible.append(&mut passed),
-                Err(e) => return Outcome::PluginFailed(e),
+            let parts = split_even(chunk, workers.split_for(chunk.len()));
+            let results = workers.each(parts.len(), |w, slots| {
+                let mut own = BTreeMap::new();
+                filter_chunk(slots, &active, parts[w], &mut own, full_sync).map(|p| (p, own))
+            });
+            for result in results {
+                match result {
+                    Ok((mut passed, own)) => {
+                        feasible.append(&mut passed);
+                        for (reason, n) in own {
+                            *reasons.entry(reason).or_default() += n;
+                        }
+                    }
+                    Err(e) => return Outcome::PluginFailed(e),
+                }
             }
             processed += chunk.len();
             if feasible.len() >= want {
@@ -172,7 +196,7 @@ impl Cycle {
                 reasons,
             });
         }
-        match score(slots, &active, &feasible, full_sync) {
+        match score(workers, &active, &feasible, full_sync) {
             Ok(totals) => {
                 let best = totals.iter().copied().max().unwrap_or(0);
                 let winners: Vec<usize> =
@@ -188,6 +212,17 @@ impl Cycle {
     }
 }
 
+/// `items` cut into `n` contiguous parts of near-equal size, in order.
+fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
+    let n = n.clamp(1, items.len().max(1));
+    let size = items.len().div_ceil(n).max(1);
+    let mut parts: Vec<&[T]> = items.chunks(size).collect();
+    if parts.is_empty() {
+        parts.push(items);
+    }
+    parts
+}
+
 /// Runs every active filter over `chunk`; returns the nodes that pass all of
 /// them and counts the reasons of those that do not.
 fn filter_chunk(
@@ -195,7 +230,7 @@ fn filter_chunk(
     active: &[bool],
     chunk: &[NodeId],
     reasons: &mut BTreeMap<String, usize>,
-    full_sync: &dyn Fn() -> Vec<Delta>,
+    full_sync: FullSync<'_>,
 ) -> Result<Vec<NodeId>, PluginError> {
     let mut feasible = chunk.to_vec();
     for (slot, _) in slots.iter_mut().zip(active).filter(|(_, on)| **on) {
@@ -237,21 +272,48 @@ fn filter_chunk(
     Ok(feasible)
 }
 
-/// Weighted totals of every active scoring plugin over `feasible`.
+/// Weighted totals of every active scoring plugin over `feasible`: raw
+/// scores on the workers' share of the nodes, then normalize over all of
+/// them on the first worker (normalizing needs the whole list).
 fn score(
-    slots: &mut [PluginSlot],
+    workers: &mut Workers,
     active: &[bool],
     feasible: &[NodeId],
-    full_sync: &dyn Fn() -> Vec<Delta>,
+    full_sync: FullSync<'_>,
 ) -> Result<Vec<i64>, PluginError> {
-    let mut totals = vec![0i64; feasible.len()];
-    for (slot, _) in slots.iter_mut().zip(active).filter(|(_, on)| **on) {
-        let points = slot.extension_points();
-        if !points.contains(ExtensionPoints::SCORE) {
-            continue;
+    let parts = split_even(feasible, workers.split_for(feasible.len()));
+    let raw_parts = workers.each(parts.len(), |w, slots| {
+        slots
+            .iter_mut()
+            .zip(active)
+            .map(|(slot, on)| {
+                (*on && slot.extension_points().contains(ExtensionPoints::SCORE))
+                    .then(|| slot.score(parts[w], full_sync))
+            })
+            .collect::<Vec<_>>()
+    });
+    // Per plugin: the raw scores of all nodes, or its first failure.
+    let mut raw: Vec<Option<Result<Vec<i64>, PluginError>>> =
+        (0..active.len()).map(|_| None).collect();
+    for part in raw_parts {
+        for (i, result) in part.into_iter().enumerate() {
+            let Some(result) = result else { continue };
+            raw[i] = Some(match (raw[i].take(), result) {
+                (None, r) => r,
+                (Some(Ok(mut all)), Ok(mut more)) => {
+                    all.append(&mut more);
+                    Ok(all)
+                }
+                (Some(Err(e)), _) | (_, Err(e)) => Err(e),
+            });
         }
+    }
+    let mut totals = vec![0i64; feasible.len()];
+    for (slot, raw) in workers.first().iter_mut().zip(raw) {
+        let Some(raw) = raw else { continue };
+        let points = slot.extension_points();
         let weight = slot.plugin().spec().weight;
-        let scored = slot.score(feasible, full_sync).and_then(|raw| {
+        let scored = raw.and_then(|raw| {
             if points.contains(ExtensionPoints::NORMALIZE_SCORE) {
                 slot.normalize_score(feasible, &raw, full_sync)
             } else {
@@ -313,6 +375,16 @@ mod tests {
         assert_eq!(num_feasible_nodes_to_find(None, 10000), 500);
         assert_eq!(num_feasible_nodes_to_find(Some(1), 5000), 100);
         assert_eq!(num_feasible_nodes_to_find(Some(100), 5000), 5000);
+    }
+
+    #[test]
+    fn split_even_keeps_order_and_balances() {
+        let items: Vec<u32> = (0..10).collect();
+        let parts = split_even(&items, 3);
+        assert_eq!(parts, vec![&items[0..4], &items[4..8], &items[8..10]]);
+        assert_eq!(split_even(&items, 1), vec![&items[..]]);
+        assert_eq!(split_even(&items[..1], 4), vec![&items[..1]]);
+        assert_eq!(split_even::<u32>(&[], 2).len(), 1);
     }
 
     #[test]

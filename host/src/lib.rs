@@ -5,10 +5,13 @@
 
 pub mod builtin;
 pub mod cluster;
+pub mod config;
 pub mod cycle;
 pub mod model;
 pub mod playground;
+pub mod profile;
 pub mod quantity;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;
+pub mod workers;

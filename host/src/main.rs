@@ -5,8 +5,9 @@ use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use tokio::sync::watch;
-use wasm_scheduler::builtin::load_default_set;
+use wasm_scheduler::config::SchedulerConfig;
 use wasm_scheduler::playground::{self, PlaygroundOptions};
+use wasm_scheduler::profile::Profile;
 use wasm_scheduler::runtime::PluginRuntime;
 use wasm_scheduler::scheduler::{self, Options};
 
@@ -42,15 +43,67 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
-    /// Schedule the pods of a real cluster (in-cluster config, or KUBECONFIG).
+    /// Schedule the pods of a real cluster (in-cluster config, --kubeconfig, or KUBECONFIG).
     Run {
-        /// Pods with this spec.schedulerName are scheduled.
-        #[arg(long, env = "WASM_SCHEDULER_NAME", default_value = "wasm-scheduler")]
-        scheduler_name: String,
-        /// percentageOfNodesToScore (1-100); unset: upstream's adaptive default.
-        #[arg(long, env = "WASM_SCHEDULER_PERCENTAGE_OF_NODES_TO_SCORE")]
+        /// Scheduler configuration (YAML, `kind: SchedulerConfiguration`);
+        /// unset: one profile, `wasm-scheduler`, with the built-in plugins.
+        #[arg(long, env = "WASM_SCHEDULER_CONFIG")]
+        config: Option<PathBuf>,
+        /// A kubeconfig file; unset: in-cluster config, else KUBECONFIG or ~/.kube/config.
+        #[arg(long, env = "WASM_SCHEDULER_KUBECONFIG")]
+        kubeconfig: Option<PathBuf>,
+        /// The schedulerName of the one profile (only without --config).
+        #[arg(long, env = "WASM_SCHEDULER_NAME", conflicts_with = "config")]
+        scheduler_name: Option<String>,
+        /// percentageOfNodesToScore (0-100, 0: upstream's adaptive default);
+        /// overrides the configuration file's top-level value.
+        #[arg(long, env = "WASM_SCHEDULER_PERCENTAGE_OF_NODES_TO_SCORE",
+              value_parser = clap::value_parser!(u32).range(0..=100))]
         percentage_of_nodes_to_score: Option<u32>,
+        /// Worker threads, each with its own plugin instances (default: CPUs).
+        #[arg(long, env = "WASM_SCHEDULER_PARALLELISM",
+              value_parser = clap::value_parser!(u64).range(1..=256))]
+        parallelism: Option<u64>,
     },
+}
+
+/// The configuration `run` uses: the file (or the default) with the flags applied.
+fn configuration(
+    file: Option<&std::path::Path>,
+    scheduler_name: Option<String>,
+    percentage: Option<u32>,
+    parallelism: Option<u64>,
+) -> anyhow::Result<SchedulerConfig> {
+    let mut config = match file {
+        Some(path) => SchedulerConfig::from_file(path)?,
+        None => SchedulerConfig::default(),
+    };
+    if let Some(name) = scheduler_name {
+        config.profiles[0].scheduler_name = name;
+    }
+    if percentage.is_some() {
+        config.percentage_of_nodes_to_score = percentage;
+    }
+    if let Some(n) = parallelism {
+        config.parallelism = Some(n as usize);
+    }
+    Ok(config)
+}
+
+async fn client(kubeconfig: Option<&std::path::Path>) -> anyhow::Result<kube::Client> {
+    let config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("reading kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("using kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no Kubernetes client config (in-cluster, KUBECONFIG or ~/.kube/config)")?,
+    };
+    Ok(kube::Client::try_from(config)?)
 }
 
 /// Turns Ctrl-C or SIGTERM into `true` on the returned channel.
@@ -112,19 +165,30 @@ async fn main() -> anyhow::Result<()> {
             );
         }
         Command::Run {
+            config,
+            kubeconfig,
             scheduler_name,
             percentage_of_nodes_to_score,
+            parallelism,
         } => {
-            let client = kube::Client::try_default()
-                .await
-                .context("no Kubernetes client config")?;
-            let runtime = PluginRuntime::new().context("wasm runtime")?;
-            let plugins = load_default_set(&runtime).context("loading the built-in plugins")?;
-            let options = Options {
+            let settings = configuration(
+                config.as_deref(),
                 scheduler_name,
                 percentage_of_nodes_to_score,
-            };
-            scheduler::run(client, options, plugins, stop)
+                parallelism,
+            )?;
+            let base = config
+                .as_deref()
+                .and_then(|p| p.parent())
+                .unwrap_or(std::path::Path::new("."));
+            let runtime = PluginRuntime::new().context("wasm runtime")?;
+            let profiles = Profile::load_all(&settings, base, &runtime)?;
+            let client = client(kubeconfig.as_deref()).await?;
+            for p in &profiles {
+                let plugins: Vec<&str> = p.plugins.iter().map(|l| l.name()).collect();
+                tracing::info!(profile = %p.scheduler_name, ?plugins, "profile loaded");
+            }
+            scheduler::run(client, Options::from_config(&settings), profiles, stop)
                 .await
                 .context("scheduler failed")?;
         }

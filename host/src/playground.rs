@@ -4,7 +4,7 @@
 //! The cluster lives in the in-memory API server, so `kubectl` works against
 //! it; the scheduler talks to it over HTTP exactly as to a real cluster.
 
-use crate::builtin::load_default_set;
+use crate::profile::Profile;
 use crate::runtime::{LoadError, PluginRuntime};
 use crate::scheduler::{self, Options};
 use k8s_openapi::api::core::v1 as core;
@@ -107,8 +107,8 @@ pub async fn run(
             .map_err(PlaygroundError::Api)?;
     }
     let runtime = PluginRuntime::new()?;
-    let plugins = load_default_set(&runtime)?;
-    for p in &plugins {
+    let profile = Profile::builtin("wasm-scheduler", &runtime)?;
+    for p in &profile.plugins {
         tracing::info!(
             plugin = p.name(),
             digest = &p.digest()[..12],
@@ -119,7 +119,7 @@ pub async fn run(
     let scheduler = tokio::spawn(scheduler::run(
         client.clone(),
         Options::default(),
-        plugins,
+        vec![profile],
         scheduler_stopped,
     ));
 

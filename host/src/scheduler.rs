@@ -1,12 +1,15 @@
 //! The scheduler: watches nodes and pods, queues the pending pods of our
-//! `schedulerName`, schedules them one at a time with the plugin set, and
+//! profiles' `schedulerName`s, schedules them one at a time with their
+//! profile's plugins (the nodes split across worker threads), and
 //! binds them asynchronously through `pods/binding`.
 
 use crate::cluster::ClusterState;
+use crate::config::SchedulerConfig;
 use crate::cycle::{Cycle, Outcome};
 use crate::model;
+use crate::profile::Profile;
 use crate::queue::SchedulingQueue;
-use crate::runtime::{LoadError, LoadedPlugin, PluginSlot};
+use crate::workers::{WorkerThreads, Workers, WorkersError};
 use futures_util::StreamExt;
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
@@ -21,20 +24,36 @@ use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinSet;
 
-/// What the scheduler is told at start.
+/// How the scheduler runs, besides its profiles.
 #[derive(Debug, Clone)]
 pub struct Options {
-    /// Pods with this `spec.schedulerName` are ours.
-    pub scheduler_name: String,
-    /// `percentageOfNodesToScore`; `None` is upstream's adaptive default.
-    pub percentage_of_nodes_to_score: Option<u32>,
+    /// Worker threads; each holds its own instance of every plugin.
+    pub parallelism: usize,
+    /// Backoff after a pod's first failed attempt; it doubles each time.
+    pub initial_backoff: Duration,
+    /// The longest backoff.
+    pub max_backoff: Duration,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Options {
-            scheduler_name: "wasm-scheduler".to_string(),
-            percentage_of_nodes_to_score: None,
+            parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            initial_backoff: crate::queue::INITIAL_BACKOFF,
+            max_backoff: crate::queue::MAX_BACKOFF,
+        }
+    }
+}
+
+impl Options {
+    /// The options a configuration file sets (its profiles are loaded apart).
+    pub fn from_config(config: &SchedulerConfig) -> Self {
+        Options {
+            parallelism: config
+                .parallelism
+                .unwrap_or_else(|| Options::default().parallelism),
+            initial_backoff: Duration::from_secs(config.pod_initial_backoff_seconds),
+            max_backoff: Duration::from_secs(config.pod_max_backoff_seconds),
         }
     }
 }
@@ -42,12 +61,20 @@ impl Default for Options {
 /// Why the scheduler could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
-    /// A plugin of the set could not be instantiated.
-    #[error("cannot start the plugin set")]
-    Plugins(#[source] LoadError),
+    /// The worker threads or a profile's plugin instances could not start.
+    #[error("cannot start the workers of profile {profile}")]
+    Workers {
+        /// The profile's schedulerName.
+        profile: String,
+        /// Why.
+        #[source]
+        source: WorkersError,
+    },
+    /// There is no profile to schedule with.
+    #[error("no scheduling profile given")]
+    NoProfiles,
 }
 
-#[derive(Default)]
 struct State {
     cluster: ClusterState,
     queue: SchedulingQueue,
@@ -62,7 +89,8 @@ struct Shared {
     /// scheduled only once all have, as upstream waits for its informers.
     synced_watchers: AtomicUsize,
     client: Client,
-    options: Options,
+    /// The `schedulerName`s of the profiles: the pods that are ours.
+    names: HashSet<String>,
 }
 
 impl Shared {
@@ -71,34 +99,66 @@ impl Shared {
     }
 }
 
+/// A profile at work: its cycle state and its workers' plugin instances.
+struct Running {
+    name: String,
+    cycle: Cycle,
+    workers: Workers,
+    /// Whether the workers' mirrors have had their first full sync.
+    synced: bool,
+}
+
+/// What an attempt leaves for the async side to do.
+enum Next {
+    Bind { node: String },
+    Report { message: String, retry: bool },
+}
+
 /// Runs until `stop` turns true, then finishes in-flight binds and returns.
 pub async fn run(
     client: Client,
     options: Options,
-    plugins: Vec<Arc<LoadedPlugin>>,
+    profiles: Vec<Profile>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), SchedulerError> {
-    let mut slots = Vec::new();
-    for p in &plugins {
-        slots.push(PluginSlot::new(
-            p.instantiate().map_err(SchedulerError::Plugins)?,
-        ));
+    if profiles.is_empty() {
+        return Err(SchedulerError::NoProfiles);
+    }
+    let threads =
+        WorkerThreads::new(options.parallelism).map_err(|source| SchedulerError::Workers {
+            profile: profiles[0].scheduler_name.clone(),
+            source,
+        })?;
+    let mut running = Vec::new();
+    for (i, p) in profiles.iter().enumerate() {
+        running.push(Running {
+            name: p.scheduler_name.clone(),
+            cycle: Cycle::new(p.percentage_of_nodes_to_score, 0x5eed_5eed + i as u64),
+            workers: Workers::new(&p.plugins, threads.clone()).map_err(|source| {
+                SchedulerError::Workers {
+                    profile: p.scheduler_name.clone(),
+                    source,
+                }
+            })?,
+            synced: false,
+        });
     }
     let shared = Arc::new(Shared {
-        state: Mutex::new(State::default()),
+        state: Mutex::new(State {
+            cluster: ClusterState::default(),
+            queue: SchedulingQueue::with_backoff(options.initial_backoff, options.max_backoff),
+            pending: HashMap::new(),
+        }),
         wake: Notify::new(),
         synced_watchers: AtomicUsize::new(0),
         client,
-        options,
+        names: profiles.iter().map(|p| p.scheduler_name.clone()).collect(),
     });
     let mut watchers = JoinSet::new();
     watchers.spawn(watch_nodes(shared.clone(), stop.clone()));
     watchers.spawn(watch_pods(shared.clone(), stop.clone()));
     let watcher_count = watchers.len();
     let mut writes: JoinSet<()> = JoinSet::new();
-    let mut cycle = Cycle::new(shared.options.percentage_of_nodes_to_score, 0x5eed_5eed);
-    let mut synced = false;
-    let full_sync = || shared.lock().cluster.full_sync();
 
     while !*stop.borrow() {
         while writes.try_join_next().is_some() {}
@@ -130,55 +190,34 @@ pub async fn run(
             }
             continue;
         };
-        // Bring every plugin's copy of the cluster up to date, and take the
-        // node list from the same snapshot: a node the plugins have not been
-        // told about must not be offered to them.
-        let (sync, nodes) = {
-            let mut st = shared.lock();
-            let deltas = st.cluster.take_deltas();
-            let sync = if synced {
-                deltas
-            } else {
-                st.cluster.full_sync()
-            };
-            (sync, st.cluster.node_ids())
+        let scheduler_name = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.scheduler_name.clone())
+            .unwrap_or_default();
+        let Some(profile) = running.iter().position(|r| r.name == scheduler_name) else {
+            // Not ours after all (the name is immutable, so this is a stale entry).
+            shared.lock().queue.done(&uid);
+            continue;
         };
-        for slot in &mut slots {
-            if let Err(e) = slot.apply(&sync, &full_sync) {
-                tracing::warn!(plugin = slot.plugin().name(), error = %e, "plugin sync failed; it resyncs on next use");
-            }
-        }
-        synced = true;
         let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
-        let record = match model::pod(&pod) {
-            Ok(r) => Arc::new(r),
-            Err(e) => {
-                shared.lock().queue.unschedulable(&uid, Instant::now());
-                writes.spawn(report_failure(shared.clone(), pod, e.to_string()));
-                continue;
+        let span = tracing::info_span!("cycle", pod = %key, profile = %scheduler_name);
+        let next = span.in_scope(|| attempt(&shared, &mut running, profile, &pod));
+        let component = scheduler_name;
+        match next {
+            Next::Bind { node } => {
+                writes.spawn(bind(shared.clone(), component, pod, uid, node));
             }
-        };
-        let span = tracing::info_span!("cycle", pod = %key);
-        let outcome =
-            span.in_scope(|| cycle.schedule_one(&mut slots, record.clone(), &nodes, &full_sync));
-        match outcome {
-            Outcome::Scheduled { node, score } => {
-                let name = {
+            Next::Report { message, retry } => {
+                {
                     let mut st = shared.lock();
-                    let name = st.cluster.node_name(node).unwrap_or_default().to_string();
-                    st.cluster.assume(&record, &name);
-                    name
-                };
-                tracing::debug!(pod = %key, node = %name, score, "assumed");
-                writes.spawn(bind(shared.clone(), pod, uid, name));
-            }
-            Outcome::Unschedulable(fit) => {
-                shared.lock().queue.unschedulable(&uid, Instant::now());
-                writes.spawn(report_failure(shared.clone(), pod, fit.to_string()));
-            }
-            Outcome::PluginFailed(e) => {
-                shared.lock().queue.retry(&uid, Instant::now());
-                writes.spawn(report_failure(shared.clone(), pod, e.to_string()));
+                    if retry {
+                        st.queue.retry(&uid, Instant::now());
+                    } else {
+                        st.queue.unschedulable(&uid, Instant::now());
+                    }
+                }
+                writes.spawn(report_failure(shared.clone(), component, pod, message));
             }
         }
     }
@@ -188,9 +227,62 @@ pub async fn run(
     Ok(())
 }
 
+/// One scheduling attempt, the part upstream times as
+/// `scheduling_attempt_duration`: bring the plugins' mirrors up to date, run
+/// the cycle, and assume the pod on the chosen node.
+fn attempt(shared: &Shared, running: &mut [Running], profile: usize, pod: &Pod) -> Next {
+    let full_sync = || shared.lock().cluster.full_sync();
+    // Every profile's mirrors take the same deltas; the node list comes from
+    // the same snapshot, so a node the plugins were not told about is never offered.
+    let (deltas, nodes, needs_full) = {
+        let mut st = shared.lock();
+        let deltas = st.cluster.take_deltas();
+        let needs_full = running.iter().any(|r| !r.synced);
+        let full = needs_full.then(|| st.cluster.full_sync());
+        (deltas, st.cluster.node_ids(), full)
+    };
+    for r in running.iter_mut() {
+        match (&needs_full, r.synced) {
+            (Some(full), false) => r.workers.apply(full, &full_sync),
+            _ => r.workers.apply(&deltas, &full_sync),
+        }
+        r.synced = true;
+    }
+    let record = match model::pod(pod) {
+        Ok(r) => Arc::new(r),
+        Err(e) => {
+            return Next::Report {
+                message: e.to_string(),
+                retry: false,
+            };
+        }
+    };
+    let r = &mut running[profile];
+    match r
+        .cycle
+        .schedule_one(&mut r.workers, record.clone(), &nodes, &full_sync)
+    {
+        Outcome::Scheduled { node, score } => {
+            let mut st = shared.lock();
+            let name = st.cluster.node_name(node).unwrap_or_default().to_string();
+            st.cluster.assume(&record, &name);
+            tracing::debug!(node = %name, score, "assumed");
+            Next::Bind { node: name }
+        }
+        Outcome::Unschedulable(fit) => Next::Report {
+            message: fit.to_string(),
+            retry: false,
+        },
+        Outcome::PluginFailed(e) => Next::Report {
+            message: e.to_string(),
+            retry: true,
+        },
+    }
+}
+
 /// Binds an assumed pod; on failure forgets the assumption. A 409 (bound by
 /// someone else) or 404 (deleted) drops the pod: it is never retried onto another node.
-async fn bind(shared: Arc<Shared>, pod: Pod, uid: String, node: String) {
+async fn bind(shared: Arc<Shared>, component: String, pod: Pod, uid: String, node: String) {
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(shared.client.clone(), &ns);
@@ -209,7 +301,7 @@ async fn bind(shared: Arc<Shared>, pod: Pod, uid: String, node: String) {
             shared.lock().queue.done(&uid);
             let message = format!("Successfully assigned {ns}/{name} to {node}");
             tracing::info!(pod = %format!("{ns}/{name}"), %node, "{message}");
-            record_event(&shared, &pod, "Normal", "Scheduled", &message).await;
+            record_event(&shared, &component, &pod, "Normal", "Scheduled", &message).await;
         }
         Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
             tracing::info!(pod = %format!("{ns}/{name}"), code = s.code, "binding refused; dropping the pod: {}", s.message);
@@ -230,7 +322,7 @@ async fn bind(shared: Arc<Shared>, pod: Pod, uid: String, node: String) {
 }
 
 /// `FailedScheduling`: the Event and the `PodScheduled=False` condition.
-async fn report_failure(shared: Arc<Shared>, pod: Pod, message: String) {
+async fn report_failure(shared: Arc<Shared>, component: String, pod: Pod, message: String) {
     let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
     tracing::info!(pod = %key, "FailedScheduling: {message}");
     let api: Api<Pod> =
@@ -247,18 +339,33 @@ async fn report_failure(shared: Arc<Shared>, pod: Pod, message: String) {
     {
         tracing::warn!(pod = %key, error = %e, "cannot set the PodScheduled condition");
     }
-    record_event(&shared, &pod, "Warning", "FailedScheduling", &message).await;
+    record_event(
+        &shared,
+        &component,
+        &pod,
+        "Warning",
+        "FailedScheduling",
+        &message,
+    )
+    .await;
 }
 
-async fn record_event(shared: &Shared, pod: &Pod, kind: &str, reason: &str, message: &str) {
+async fn record_event(
+    shared: &Shared,
+    component: &str,
+    pod: &Pod,
+    kind: &str,
+    reason: &str,
+    message: &str,
+) {
     let ns = pod.namespace().unwrap_or_default();
     let event: Event = match serde_json::from_value(json!({
         "metadata": {"generateName": format!("{}.", pod.name_any()), "namespace": ns},
         "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": pod.name_any(),
             "uid": pod.uid()},
         "reason": reason, "message": message, "type": kind, "count": 1,
-        "source": {"component": shared.options.scheduler_name},
-        "reportingComponent": shared.options.scheduler_name,
+        "source": {"component": component},
+        "reportingComponent": component,
     })) {
         Ok(e) => e,
         Err(e) => return tracing::warn!(error = %e, "cannot build event"),
@@ -351,7 +458,7 @@ async fn watch_nodes(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
 
 async fn watch_pods(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
     let api: Api<Pod> = Api::all(shared.client.clone());
-    let ours = shared.options.scheduler_name.clone();
+    let shared_names = shared.names.clone();
     follow(
         shared.clone(),
         api,
@@ -373,7 +480,10 @@ async fn watch_pods(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
             if bound || finished || p.metadata.deletion_timestamp.is_some() {
                 st.pending.remove(&uid);
                 st.queue.remove(&uid);
-            } else if spec.and_then(|s| s.scheduler_name.as_deref()) == Some(ours.as_str()) {
+            } else if spec
+                .and_then(|s| s.scheduler_name.as_deref())
+                .is_some_and(|n| shared_names.contains(n))
+            {
                 let priority = spec.and_then(|s| s.priority).unwrap_or(0);
                 let gated = spec
                     .and_then(|s| s.scheduling_gates.as_ref())

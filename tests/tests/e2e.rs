@@ -6,7 +6,8 @@ use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, Config};
 use serde_json::json;
 use std::time::Duration;
-use wasm_scheduler::builtin::load_default_set;
+use wasm_scheduler::config::SchedulerConfig;
+use wasm_scheduler::profile::Profile;
 use wasm_scheduler::scheduler::{self, Options};
 use wasm_scheduler_apiserver::ApiServer;
 use wasm_scheduler_tests::runtime;
@@ -41,8 +42,19 @@ struct Harness {
 }
 
 impl Harness {
-    /// Starts the server, creates `nodes`, then starts the scheduler.
+    /// Starts the server, creates `nodes`, then starts the scheduler with
+    /// the built-in profile.
     async fn start(nodes: &[Node]) -> anyhow::Result<Self> {
+        let profile = Profile::builtin("wasm-scheduler", runtime())?;
+        Self::start_with(nodes, Options::default(), vec![profile]).await
+    }
+
+    /// As [`Harness::start`], with the given options and profiles.
+    async fn start_with(
+        nodes: &[Node],
+        options: Options,
+        profiles: Vec<Profile>,
+    ) -> anyhow::Result<Self> {
         logs();
         let server = ApiServer::start("127.0.0.1:0").await?;
         let client = Client::try_from(Config::new(server.url().parse()?))?;
@@ -50,14 +62,8 @@ impl Harness {
         for n in nodes {
             api.create(&PostParams::default(), n).await?;
         }
-        let plugins = load_default_set(runtime())?;
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(scheduler::run(
-            client.clone(),
-            Options::default(),
-            plugins,
-            stopped,
-        ));
+        let task = tokio::spawn(scheduler::run(client.clone(), options, profiles, stopped));
         Ok(Harness {
             server,
             client,
@@ -298,11 +304,77 @@ async fn a_binding_refused_with_409_is_dropped_not_retried_onto_another_node() -
     );
     let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
     assert!(
-        !events.list(&ListParams::default()).await?.items.iter().any(|e| {
-            e.reason.as_deref() == Some("Scheduled")
-                && e.involved_object.name.as_deref() == Some("contested")
-        }),
+        !events
+            .list(&ListParams::default())
+            .await?
+            .items
+            .iter()
+            .any(|e| {
+                e.reason.as_deref() == Some("Scheduled")
+                    && e.involved_object.name.as_deref() == Some("contested")
+            }),
         "no Scheduled event claims a pod someone else bound"
     );
+    h.stop().await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn profiles_from_a_configuration_file_each_schedule_their_own_pods() -> anyhow::Result<()> {
+    let config = SchedulerConfig::from_yaml(
+        r#"
+apiVersion: wasm-scheduler.io/v1alpha1
+kind: SchedulerConfiguration
+parallelism: 2
+profiles:
+- schedulerName: wasm-scheduler
+- schedulerName: packing
+  plugins:
+  - name: NodeResourcesFit
+    config:
+      scoringStrategy:
+        type: MostAllocated
+"#,
+        "e2e.yaml",
+    )?;
+    let profiles = Profile::load_all(&config, std::path::Path::new("."), runtime())?;
+    let h = Harness::start_with(
+        &[node("small", "2"), node("big", "8")],
+        Options::from_config(&config),
+        profiles,
+    )
+    .await?;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    pods.create(
+        &PostParams::default(),
+        &pod("spread", "wasm-scheduler", "1"),
+    )
+    .await?;
+    pods.create(&PostParams::default(), &pod("packed", "packing", "1"))
+        .await?;
+    // The default profile spreads (LeastAllocated); `packing` fills the fullest node.
+    assert_eq!(
+        eventually("spread", || node_of(&pods, "spread")).await,
+        "big"
+    );
+    assert_eq!(
+        eventually("packed", || node_of(&pods, "packed")).await,
+        "small"
+    );
+    // Each profile signs its own events, as upstream's profiles do.
+    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    let packed = eventually("the Scheduled event of packed", || async {
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()?
+            .items
+            .into_iter()
+            .find(|e| {
+                e.reason.as_deref() == Some("Scheduled")
+                    && e.involved_object.name.as_deref() == Some("packed")
+            })
+    })
+    .await;
+    assert_eq!(packed.reporting_component.as_deref(), Some("packing"));
     h.stop().await
 }
