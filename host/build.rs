@@ -11,6 +11,7 @@ const PLUGINS: &[&str] = &[
     "taint-toleration",
     "node-label-gate",
     "fault-plugin",
+    "busy-plugin",
 ];
 
 fn target_root(out_dir: &Path) -> PathBuf {

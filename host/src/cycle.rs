@@ -3,7 +3,7 @@
 
 use crate::runtime::wit::{ExtensionPoints, NodeId, Pod};
 use crate::runtime::{FailurePolicy, PluginError, PluginSlot};
-use crate::workers::{FullSync, Workers};
+use crate::workers::{FullSync, Phase, Workers};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -129,14 +129,7 @@ impl Cycle {
         full_sync: FullSync<'_>,
     ) -> Outcome {
         let want = num_feasible_nodes_to_find(self.percentage, nodes.len());
-        // Only the workers a split can reach need the pod.
-        let split = workers.split_for(want.min(nodes.len()));
-        let begun = workers.each(split, |_, slots| {
-            slots
-                .iter_mut()
-                .map(|slot| slot.begin_cycle(pod.clone(), full_sync))
-                .collect::<Vec<_>>()
-        });
+        let begun = workers.begin_cycle(&pod, want.min(nodes.len()), full_sync);
         // A plugin with `Ignore` that cannot even start the cycle sits it out.
         let mut active = vec![true; workers.first().len()];
         for results in begun {
@@ -165,10 +158,9 @@ impl Cycle {
         // Nodes go through the filters in chunks, so that a large cluster
         // stops being searched once `want` nodes passed, as upstream does.
         for chunk in order.chunks(want.max(1)) {
-            let parts = split_even(chunk, workers.split_for(chunk.len()));
-            let results = workers.each(parts.len(), |w, slots| {
+            let results = workers.map_split(Phase::Filter, chunk, |slots, part| {
                 let mut own = BTreeMap::new();
-                filter_chunk(slots, &active, parts[w], &mut own, full_sync).map(|p| (p, own))
+                filter_chunk(slots, &active, part, &mut own, full_sync).map(|p| (p, own))
             });
             for result in results {
                 match result {
@@ -210,17 +202,6 @@ impl Cycle {
             Err(e) => Outcome::PluginFailed(e),
         }
     }
-}
-
-/// `items` cut into `n` contiguous parts of near-equal size, in order.
-fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
-    let n = n.clamp(1, items.len().max(1));
-    let size = items.len().div_ceil(n).max(1);
-    let mut parts: Vec<&[T]> = items.chunks(size).collect();
-    if parts.is_empty() {
-        parts.push(items);
-    }
-    parts
 }
 
 /// Runs every active filter over `chunk`; returns the nodes that pass all of
@@ -281,14 +262,13 @@ fn score(
     feasible: &[NodeId],
     full_sync: FullSync<'_>,
 ) -> Result<Vec<i64>, PluginError> {
-    let parts = split_even(feasible, workers.split_for(feasible.len()));
-    let raw_parts = workers.each(parts.len(), |w, slots| {
+    let raw_parts = workers.map_split(Phase::Score, feasible, |slots, part| {
         slots
             .iter_mut()
             .zip(active)
             .map(|(slot, on)| {
                 (*on && slot.extension_points().contains(ExtensionPoints::SCORE))
-                    .then(|| slot.score(parts[w], full_sync))
+                    .then(|| slot.score(part, full_sync))
             })
             .collect::<Vec<_>>()
     });
@@ -375,16 +355,6 @@ mod tests {
         assert_eq!(num_feasible_nodes_to_find(None, 10000), 500);
         assert_eq!(num_feasible_nodes_to_find(Some(1), 5000), 100);
         assert_eq!(num_feasible_nodes_to_find(Some(100), 5000), 5000);
-    }
-
-    #[test]
-    fn split_even_keeps_order_and_balances() {
-        let items: Vec<u32> = (0..10).collect();
-        let parts = split_even(&items, 3);
-        assert_eq!(parts, vec![&items[0..4], &items[4..8], &items[8..10]]);
-        assert_eq!(split_even(&items, 1), vec![&items[..]]);
-        assert_eq!(split_even(&items[..1], 4), vec![&items[..1]]);
-        assert_eq!(split_even::<u32>(&[], 2).len(), 1);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, watch};
+use tokio::sync::{Notify, Semaphore, watch};
 use tokio::task::JoinSet;
 
 /// How the scheduler runs, besides its profiles.
@@ -91,6 +91,25 @@ struct Shared {
     client: Client,
     /// The `schedulerName`s of the profiles: the pods that are ours.
     names: HashSet<String>,
+    /// Caps the API writes (bindings, events, status patches) in flight, as
+    /// upstream's client rate limit does: without it a burst of thousands of
+    /// assumed pods opens thousands of connections at once and the API
+    /// server (or the client's connection pool) starts refusing them.
+    writes: Semaphore,
+}
+
+/// How many API writes may be in flight at once.
+pub const MAX_WRITES_IN_FLIGHT: usize = 32;
+
+/// `e` and its sources, `: `-separated, for a log line.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text += &format!(": {s}");
+        source = s.source();
+    }
+    text
 }
 
 impl Shared {
@@ -153,6 +172,7 @@ pub async fn run(
         synced_watchers: AtomicUsize::new(0),
         client,
         names: profiles.iter().map(|p| p.scheduler_name.clone()).collect(),
+        writes: Semaphore::new(MAX_WRITES_IN_FLIGHT),
     });
     let mut watchers = JoinSet::new();
     watchers.spawn(watch_nodes(shared.clone(), stop.clone()));
@@ -220,6 +240,9 @@ pub async fn run(
                 writes.spawn(report_failure(shared.clone(), component, pod, message));
             }
         }
+        // Attempts are synchronous: give the watchers and the binds on this
+        // thread their turn between two pods.
+        tokio::task::yield_now().await;
     }
     // Stop taking pods; finish what was started.
     while writes.join_next().await.is_some() {}
@@ -283,6 +306,7 @@ fn attempt(shared: &Shared, running: &mut [Running], profile: usize, pod: &Pod) 
 /// Binds an assumed pod; on failure forgets the assumption. A 409 (bound by
 /// someone else) or 404 (deleted) drops the pod: it is never retried onto another node.
 async fn bind(shared: Arc<Shared>, component: String, pod: Pod, uid: String, node: String) {
+    let _permit = shared.writes.acquire().await;
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
     let api: Api<Pod> = Api::namespaced(shared.client.clone(), &ns);
@@ -310,7 +334,7 @@ async fn bind(shared: Arc<Shared>, component: String, pod: Pod, uid: String, nod
             st.queue.done(&uid);
         }
         Err(e) => {
-            tracing::warn!(pod = %format!("{ns}/{name}"), error = %e, "binding failed; retrying with backoff");
+            tracing::warn!(pod = %format!("{ns}/{name}"), error = %chain(&e), "binding failed; retrying with backoff");
             {
                 let mut st = shared.lock();
                 st.cluster.forget(&uid);
@@ -323,6 +347,7 @@ async fn bind(shared: Arc<Shared>, component: String, pod: Pod, uid: String, nod
 
 /// `FailedScheduling`: the Event and the `PodScheduled=False` condition.
 async fn report_failure(shared: Arc<Shared>, component: String, pod: Pod, message: String) {
+    let _permit = shared.writes.acquire().await;
     let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
     tracing::info!(pod = %key, "FailedScheduling: {message}");
     let api: Api<Pod> =
@@ -337,7 +362,7 @@ async fn report_failure(shared: Arc<Shared>, component: String, pod: Pod, messag
         )
         .await
     {
-        tracing::warn!(pod = %key, error = %e, "cannot set the PodScheduled condition");
+        tracing::warn!(pod = %key, error = %chain(&e), "cannot set the PodScheduled condition");
     }
     record_event(
         &shared,
@@ -372,7 +397,7 @@ async fn record_event(
     };
     let api: Api<Event> = Api::namespaced(shared.client.clone(), &ns);
     if let Err(e) = api.create(&PostParams::default(), &event).await {
-        tracing::warn!(error = %e, reason, "cannot record event");
+        tracing::warn!(error = %chain(&e), reason, "cannot record event");
     }
 }
 
@@ -432,7 +457,7 @@ async fn follow<K, F, D>(
                     }
                 }
             }
-            Err(e) => tracing::warn!(error = %e, "watch failed; retrying with backoff"),
+            Err(e) => tracing::warn!(error = %chain(&e), "watch failed; retrying with backoff"),
         }
         shared.wake.notify_one();
     }

@@ -2,10 +2,11 @@
 //! of every plugin (its own Store and cluster mirror), so the nodes of one
 //! cycle can be split across threads without sharing a Store.
 
-use crate::runtime::wit::Delta;
+use crate::runtime::wit::{Delta, Pod};
 use crate::runtime::{LoadError, LoadedPlugin, PluginError, PluginSlot};
 use rayon::prelude::*;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Rebuilds a plugin's cluster mirror from scratch; shared by the workers.
 pub type FullSync<'a> = &'a (dyn Fn() -> Vec<Delta> + Sync);
@@ -58,15 +59,32 @@ impl WorkerThreads {
     }
 }
 
-/// Below this many nodes per worker a split costs more than it saves: a
-/// hand-off to a pool thread is a few microseconds, a node's filter ~0.1 µs
-/// (see the scheduling bench, which runs 1 and 2 workers side by side).
-pub const MIN_NODES_PER_WORKER: usize = 64;
+/// A worker's share of a phase must be expected to take this long before the
+/// phase is split: handing work to a pool thread and joining it costs tens of
+/// microseconds on a busy machine (measured with the scheduling bench, which
+/// runs 1 and 2 workers side by side), while the built-in plugins take about
+/// 0.1 µs per node. So cheap plugins run on one worker and expensive ones
+/// (pod affinity, topology spread, the bench's `busy` plugin) are split.
+pub const SPLIT_WORTH: Duration = Duration::from_micros(200);
+
+/// The phases of a cycle whose per-node cost is tracked apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Every filter over a chunk of nodes.
+    Filter,
+    /// Every raw score over the feasible nodes.
+    Score,
+}
 
 /// One plugin slot per plugin per worker.
 pub struct Workers {
     sets: Vec<Vec<PluginSlot>>,
     threads: WorkerThreads,
+    /// How many workers have the current cycle's pod.
+    begun: usize,
+    /// Smoothed cost of one node through a phase on one worker, in ns.
+    cost_ns: [f64; 2],
+    split_worth: Duration,
 }
 
 impl Workers {
@@ -91,7 +109,20 @@ impl Workers {
                     .collect::<Result<Vec<_>, _>>()
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Workers { sets, threads })
+        Ok(Workers {
+            sets,
+            threads,
+            begun: 1,
+            cost_ns: [0.0; 2],
+            split_worth: SPLIT_WORTH,
+        })
+    }
+
+    /// Splits whenever a worker's share would take `worth` (default
+    /// [`SPLIT_WORTH`]); zero splits every phase across all workers.
+    pub fn with_split_worth(mut self, worth: Duration) -> Self {
+        self.split_worth = worth;
+        self
     }
 
     /// The number of workers.
@@ -109,13 +140,63 @@ impl Workers {
         &mut self.sets[0]
     }
 
-    /// How many workers `nodes` nodes are worth splitting across.
-    pub fn split_for(&self, nodes: usize) -> usize {
-        (nodes / MIN_NODES_PER_WORKER).clamp(1, self.len())
+    /// How many workers `nodes` nodes of `phase` are worth splitting across,
+    /// judged by what the phase cost per node in earlier cycles.
+    pub fn split_for(&self, phase: Phase, nodes: usize) -> usize {
+        if self.split_worth.is_zero() {
+            return nodes.clamp(1, self.len());
+        }
+        let work = nodes as f64 * self.cost_ns[phase as usize];
+        ((work / self.split_worth.as_nanos() as f64) as usize).clamp(1, self.len())
+    }
+
+    /// Starts a cycle for `pod` on as many workers as `nodes` nodes may be
+    /// split across; per worker, each plugin's result.
+    pub fn begin_cycle(
+        &mut self,
+        pod: &Arc<Pod>,
+        nodes: usize,
+        full_sync: FullSync<'_>,
+    ) -> Vec<Vec<Result<(), PluginError>>> {
+        let n = self
+            .split_for(Phase::Filter, nodes)
+            .max(self.split_for(Phase::Score, nodes));
+        self.begun = n;
+        self.each(n, |_, slots| {
+            slots
+                .iter_mut()
+                .map(|slot| slot.begin_cycle(pod.clone(), full_sync))
+                .collect()
+        })
+    }
+
+    /// Runs `f` over `items` cut into contiguous parts, one per worker the
+    /// work is worth (among those that began the cycle); results in order.
+    pub fn map_split<T: Sync, R: Send>(
+        &mut self,
+        phase: Phase,
+        items: &[T],
+        f: impl Fn(&mut [PluginSlot], &[T]) -> R + Sync,
+    ) -> Vec<R> {
+        let parts = split_even(items, self.split_for(phase, items.len()).min(self.begun));
+        let started = Instant::now();
+        let out = self.each(parts.len(), |w, slots| f(slots, parts[w]));
+        if !items.is_empty() {
+            // Per node on one worker: the parts ran side by side.
+            let observed =
+                started.elapsed().as_nanos() as f64 * parts.len() as f64 / items.len() as f64;
+            let cost = &mut self.cost_ns[phase as usize];
+            *cost = if *cost == 0.0 {
+                observed
+            } else {
+                0.8 * *cost + 0.2 * observed
+            };
+        }
+        out
     }
 
     /// Runs `f` on the first `n` workers at once; results in worker order.
-    pub fn each<R: Send>(
+    fn each<R: Send>(
         &mut self,
         n: usize,
         f: impl Fn(usize, &mut [PluginSlot]) -> R + Sync,
@@ -150,6 +231,32 @@ impl Workers {
     }
 }
 
+/// `items` cut into `n` contiguous parts of near-equal size, in order.
+pub fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
+    let n = n.clamp(1, items.len().max(1));
+    let size = items.len().div_ceil(n).max(1);
+    let mut parts: Vec<&[T]> = items.chunks(size).collect();
+    if parts.is_empty() {
+        parts.push(items);
+    }
+    parts
+}
+
 fn log_sync_failure(slot: &PluginSlot, e: &PluginError) {
     tracing::warn!(plugin = slot.plugin().name(), error = %e, "plugin sync failed; it resyncs on next use");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn split_even_keeps_order_and_balances() {
+        let items: Vec<u32> = (0..10).collect();
+        let parts = split_even(&items, 3);
+        assert_eq!(parts, vec![&items[0..4], &items[4..8], &items[8..10]]);
+        assert_eq!(split_even(&items, 1), vec![&items[..]]);
+        assert_eq!(split_even(&items[..1], 4), vec![&items[..1]]);
+        assert_eq!(split_even::<u32>(&[], 2).len(), 1);
+    }
 }

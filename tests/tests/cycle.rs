@@ -3,6 +3,7 @@
 //! across one worker or several.
 
 use std::sync::Arc;
+use std::time::Duration;
 use wasm_scheduler::cycle::{Cycle, Outcome};
 use wasm_scheduler::runtime::PluginSpec;
 use wasm_scheduler::workers::{WorkerThreads, Workers};
@@ -10,7 +11,8 @@ use wasm_scheduler_sdk::fixtures::{node, pod, taint};
 use wasm_scheduler_sdk::types::TaintEffect;
 use wasm_scheduler_tests::{FixtureNode, full_sync, load};
 
-/// Every test runs with one worker and with two: the split must not show.
+/// Every test runs with one worker and with two, the nodes split across both
+/// whatever the plugins cost: the split must not show.
 const PARALLELISM: [usize; 2] = [1, 2];
 
 fn workers(crate_name: &str, spec: PluginSpec, nodes: &[FixtureNode], n: usize) -> Workers {
@@ -18,7 +20,8 @@ fn workers(crate_name: &str, spec: PluginSpec, nodes: &[FixtureNode], n: usize) 
         &[load(crate_name, spec)],
         WorkerThreads::new(n).expect("threads"),
     )
-    .expect("workers");
+    .expect("workers")
+    .with_split_worth(Duration::ZERO);
     w.apply(&full_sync(nodes), &|| full_sync(nodes));
     w
 }
