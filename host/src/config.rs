@@ -476,6 +476,18 @@ profiles:
     }
 
     #[test]
+    fn the_readme_example_is_valid() {
+        let readme = include_str!("../../README.md");
+        let section = &readme[readme.find("### The configuration file").expect("section")..];
+        let start = section.find("```yaml\n").expect("yaml block") + "```yaml\n".len();
+        let yaml = &section[start..start + section[start..].find("```").expect("block end")];
+        let c = SchedulerConfig::from_yaml(yaml, "README.md").unwrap();
+        assert_eq!(c.profiles.len(), 2);
+        assert_eq!(c.percentage_for(&c.profiles[0]), None);
+        assert_eq!(c.profiles[1].plugins.as_ref().map(Vec::len), Some(3));
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(parse_duration("50ms"), Ok(Duration::from_millis(50)));
         assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
