@@ -31,7 +31,24 @@ pub struct ClusterState {
     names: Vec<Option<String>>,
     pods: HashMap<String, PodEntry>,
     next_pod_id: PodId,
-    deltas: Vec<Delta>,
+    out: DeltaLog,
+}
+
+/// The deltas not yet taken, and the journal of a plugin set being loaded.
+#[derive(Debug, Default)]
+struct DeltaLog {
+    pending: Vec<Delta>,
+    /// The deltas since a plugin set being loaded took its full sync.
+    journal: Option<Vec<Delta>>,
+}
+
+impl DeltaLog {
+    fn emit(&mut self, delta: Delta) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(delta.clone());
+        }
+        self.pending.push(delta);
+    }
 }
 
 fn empty_resources() -> Resources {
@@ -116,15 +133,15 @@ impl ClusterState {
                         usage: usage.clone(),
                     },
                 );
-                self.deltas.push(Delta::NodeUpserted((id, record)));
-                self.deltas.push(Delta::UsageChanged((id, usage)));
+                self.out.emit(Delta::NodeUpserted((id, record)));
+                self.out.emit(Delta::UsageChanged((id, usage)));
                 for p in self.pods.values().filter(|p| p.node == name) {
-                    self.deltas.push(Delta::PodAdded((p.id, id, p.pod.clone())));
+                    self.out.emit(Delta::PodAdded((p.id, id, p.pod.clone())));
                 }
                 return Ok(id);
             }
         };
-        self.deltas.push(Delta::NodeUpserted((id, record)));
+        self.out.emit(Delta::NodeUpserted((id, record)));
         Ok(id)
     }
 
@@ -132,7 +149,7 @@ impl ClusterState {
     pub fn remove_node(&mut self, name: &str) {
         if let Some(entry) = self.nodes.remove(name) {
             self.names[entry.id as usize] = None;
-            self.deltas.push(Delta::NodeRemoved(entry.id));
+            self.out.emit(Delta::NodeRemoved(entry.id));
         }
     }
 
@@ -157,9 +174,8 @@ impl ClusterState {
         self.next_pod_id = self.next_pod_id.wrapping_add(1);
         if let Some(n) = self.nodes.get_mut(&node) {
             Self::account(&mut n.usage, &pod, 1);
-            self.deltas
-                .push(Delta::UsageChanged((n.id, n.usage.clone())));
-            self.deltas.push(Delta::PodAdded((id, n.id, pod.clone())));
+            self.out.emit(Delta::UsageChanged((n.id, n.usage.clone())));
+            self.out.emit(Delta::PodAdded((id, n.id, pod.clone())));
         }
         self.pods.insert(
             uid,
@@ -176,9 +192,8 @@ impl ClusterState {
         let entry = self.pods.remove(uid)?;
         if let Some(n) = self.nodes.get_mut(&entry.node) {
             Self::account(&mut n.usage, &entry.pod, -1);
-            self.deltas
-                .push(Delta::UsageChanged((n.id, n.usage.clone())));
-            self.deltas.push(Delta::PodRemoved(entry.id));
+            self.out.emit(Delta::UsageChanged((n.id, n.usage.clone())));
+            self.out.emit(Delta::PodRemoved(entry.id));
         }
         Some(entry)
     }
@@ -248,7 +263,28 @@ impl ClusterState {
 
     /// The changes since the last call, in order.
     pub fn take_deltas(&mut self) -> Vec<Delta> {
-        std::mem::take(&mut self.deltas)
+        std::mem::take(&mut self.out.pending)
+    }
+
+    /// A full sync for a plugin set being loaded, and from now on a journal
+    /// of every change, so the set can be brought up to date when it is
+    /// swapped in without a second full sync.
+    pub fn begin_journal(&mut self) -> Vec<Delta> {
+        self.out.journal = Some(Vec::new());
+        self.full_sync()
+    }
+
+    /// Ends the journal: the changes since [`ClusterState::begin_journal`].
+    /// Pending deltas are dropped: they were meant for the instances being
+    /// replaced, and the journal or the full sync already holds them.
+    pub fn end_journal(&mut self) -> Vec<Delta> {
+        self.out.pending.clear();
+        self.out.journal.take().unwrap_or_default()
+    }
+
+    /// Stops journaling for a load that failed.
+    pub fn abort_journal(&mut self) {
+        self.out.journal = None;
     }
 
     /// Everything, for a plugin instance that starts from nothing.
@@ -321,6 +357,32 @@ mod tests {
         c.assume(&model::pod(&pod("b", None, "1")).unwrap(), "n1");
         c.forget("b");
         assert_eq!(c.usage("n1").unwrap().requested.milli_cpu, 1000);
+    }
+
+    #[test]
+    fn a_journal_holds_exactly_the_changes_after_its_full_sync() {
+        let mut c = ClusterState::default();
+        c.upsert_node(&node("n1")).unwrap();
+        let full = c.begin_journal();
+        assert!(
+            full.iter()
+                .any(|d| matches!(d, Delta::NodeUpserted((_, n)) if n.name == "n1"))
+        );
+        c.upsert_node(&node("n2")).unwrap();
+        c.upsert_pod(&pod("a", Some("n1"), "1")).unwrap();
+        let journal = c.end_journal();
+        assert!(matches!(&journal[0], Delta::NodeUpserted((_, n)) if n.name == "n2"));
+        assert!(journal.iter().any(|d| matches!(d, Delta::PodAdded(_))));
+        assert!(
+            !journal
+                .iter()
+                .any(|d| matches!(d, Delta::NodeUpserted((_, n)) if n.name == "n1"))
+        );
+        // The old instances' pending deltas are gone; new changes flow again.
+        assert!(c.take_deltas().is_empty());
+        c.remove_node("n2");
+        assert_eq!(c.take_deltas().len(), 1);
+        assert!(c.end_journal().is_empty(), "no journal is kept once ended");
     }
 
     #[test]

@@ -116,6 +116,14 @@ pub struct PluginConfig {
     /// Handed to the plugin's `init` as JSON.
     #[serde(default)]
     pub config: Option<serde_json::Value>,
+    /// Pins the module: its SHA-256, 64 hex digits. A module with another
+    /// digest is refused.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    /// Only in a `plugins.yaml` manifest: the profiles (`schedulerName`s)
+    /// that use this plugin. Unset: every profile.
+    #[serde(default)]
+    pub profiles: Option<Vec<String>>,
 }
 
 fn default_initial_backoff() -> u64 {
@@ -237,28 +245,8 @@ impl SchedulerConfig {
                     "is empty; leave it out for the built-in plugins".into(),
                 ));
             }
-            for (j, plugin) in plugins.iter().enumerate() {
-                let at = format!("{at}.plugins[{j}]");
-                if plugins[..j].iter().any(|p| p.name == plugin.name) {
-                    return Err(invalid(
-                        format!("{at}.name"),
-                        format!("{:?} appears twice in this profile", plugin.name),
-                    ));
-                }
-                if plugin.module.is_none() && crate::builtin::find(&plugin.name).is_none() {
-                    return Err(invalid(
-                        format!("{at}.module"),
-                        format!(
-                            "is required: {:?} is not a built-in plugin (built in: {})",
-                            plugin.name,
-                            crate::builtin::names().join(", ")
-                        ),
-                    ));
-                }
-                plugin
-                    .spec()
-                    .map_err(|(field, m)| invalid(format!("{at}.{field}"), m))?;
-            }
+            check_plugins(plugins, &format!("{at}.plugins"), Where::ConfigFile)
+                .map_err(|(field, message)| invalid(field, message))?;
         }
         Ok(())
     }
@@ -270,6 +258,70 @@ impl SchedulerConfig {
             .or(self.percentage_of_nodes_to_score)
             .filter(|&p| p > 0)
     }
+}
+
+/// Where a plugin list is written: the rules differ a little.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Where {
+    /// A profile of the configuration file: built-ins need no module, and
+    /// the profile is implied.
+    ConfigFile,
+    /// A `plugins.yaml` manifest: every plugin ships its module, and may name its profiles.
+    Manifest,
+}
+
+/// Checks a plugin list; on error the field (under `at`) and why.
+pub(crate) fn check_plugins(
+    plugins: &[PluginConfig],
+    at: &str,
+    place: Where,
+) -> Result<(), (String, String)> {
+    for (j, plugin) in plugins.iter().enumerate() {
+        let at = format!("{at}[{j}]");
+        if plugin.name.is_empty() {
+            return Err((format!("{at}.name"), "is empty".into()));
+        }
+        if plugins[..j].iter().any(|p| p.name == plugin.name) {
+            return Err((
+                format!("{at}.name"),
+                format!("{:?} appears twice", plugin.name),
+            ));
+        }
+        match (place, &plugin.module) {
+            (Where::Manifest, None) => {
+                return Err((format!("{at}.module"), "is required".into()));
+            }
+            (Where::ConfigFile, None) if crate::builtin::find(&plugin.name).is_none() => {
+                return Err((
+                    format!("{at}.module"),
+                    format!(
+                        "is required: {:?} is not a built-in plugin (built in: {})",
+                        plugin.name,
+                        crate::builtin::names().join(", ")
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if place == Where::ConfigFile && plugin.profiles.is_some() {
+            return Err((
+                format!("{at}.profiles"),
+                "belongs in a plugins.yaml manifest; here the enclosing profile applies".into(),
+            ));
+        }
+        if let Some(pin) = &plugin.sha256
+            && !(pin.len() == 64 && pin.chars().all(|c| c.is_ascii_hexdigit()))
+        {
+            return Err((
+                format!("{at}.sha256"),
+                format!("{pin:?} is not 64 hex digits"),
+            ));
+        }
+        plugin
+            .spec()
+            .map_err(|(field, m)| (format!("{at}.{field}"), m))?;
+    }
+    Ok(())
 }
 
 fn check_percentage(p: Option<u32>) -> Result<(), String> {

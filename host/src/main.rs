@@ -4,12 +4,14 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 use tokio::sync::watch;
 use wasm_scheduler::config::SchedulerConfig;
 use wasm_scheduler::playground::{self, PlaygroundOptions};
+use wasm_scheduler::plugin_set::status::SetStatus;
 use wasm_scheduler::profile::Profile;
 use wasm_scheduler::runtime::PluginRuntime;
-use wasm_scheduler::scheduler::{self, Options};
+use wasm_scheduler::scheduler::{self, Options, SetFeed, SetSource};
 
 /// A Kubernetes scheduler whose placement logic runs as sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -64,7 +66,40 @@ enum Command {
         #[arg(long, env = "WASM_SCHEDULER_PARALLELISM",
               value_parser = clap::value_parser!(u64).range(1..=256))]
         parallelism: Option<u64>,
+        #[command(flatten)]
+        sets: SetFlags,
     },
+}
+
+/// Where hot-swapped plugin sets come from (at most one source).
+#[derive(clap::Args)]
+struct SetFlags {
+    /// Watch the ConfigMaps labelled wasm-scheduler.io/plugin-set=NAME and
+    /// swap in the plugin set they hold whenever it changes.
+    #[arg(long, env = "WASM_SCHEDULER_PLUGIN_SET", conflicts_with = "plugin_dir")]
+    plugin_set: Option<String>,
+    /// The namespace of those ConfigMaps (default: the kubeconfig's or the
+    /// service account's namespace).
+    #[arg(long, env = "WASM_SCHEDULER_PLUGIN_SET_NAMESPACE")]
+    plugin_set_namespace: Option<String>,
+    /// Watch a directory (a mounted ConfigMap) holding plugins.yaml and its modules.
+    #[arg(long, env = "WASM_SCHEDULER_PLUGIN_DIR")]
+    plugin_dir: Option<PathBuf>,
+}
+
+impl SetFlags {
+    fn source(self, client: &kube::Client) -> Option<SetSource> {
+        match (self.plugin_set, self.plugin_dir) {
+            (Some(set), _) => Some(SetSource::ConfigMaps {
+                namespace: self
+                    .plugin_set_namespace
+                    .unwrap_or_else(|| client.default_namespace().to_string()),
+                set,
+            }),
+            (None, Some(dir)) => Some(SetSource::Directory(dir)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// The configuration `run` uses: the file (or the default) with the flags applied.
@@ -170,6 +205,7 @@ async fn main() -> anyhow::Result<()> {
             scheduler_name,
             percentage_of_nodes_to_score,
             parallelism,
+            sets,
         } => {
             let settings = configuration(
                 config.as_deref(),
@@ -181,16 +217,30 @@ async fn main() -> anyhow::Result<()> {
                 .as_deref()
                 .and_then(|p| p.parent())
                 .unwrap_or(std::path::Path::new("."));
-            let runtime = PluginRuntime::new().context("wasm runtime")?;
+            let runtime = Arc::new(PluginRuntime::new().context("wasm runtime")?);
             let profiles = Profile::load_all(&settings, base, &runtime)?;
             let client = client(kubeconfig.as_deref()).await?;
+            let feed = sets.source(&client).map(|source| {
+                tracing::info!(?source, "plugin sets are hot-swapped from this source");
+                SetFeed {
+                    source,
+                    runtime: runtime.clone(),
+                    status: SetStatus::default(),
+                }
+            });
             for p in &profiles {
                 let plugins: Vec<&str> = p.plugins.iter().map(|l| l.name()).collect();
                 tracing::info!(profile = %p.scheduler_name, ?plugins, "profile loaded");
             }
-            scheduler::run(client, Options::from_config(&settings), profiles, stop)
-                .await
-                .context("scheduler failed")?;
+            scheduler::run_with_sets(
+                client,
+                Options::from_config(&settings),
+                profiles,
+                feed,
+                stop,
+            )
+            .await
+            .context("scheduler failed")?;
         }
     }
     Ok(())

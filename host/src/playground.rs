@@ -4,9 +4,10 @@
 //! The cluster lives in the in-memory API server, so `kubectl` works against
 //! it; the scheduler talks to it over HTTP exactly as to a real cluster.
 
+use crate::plugin_set::status::SetStatus;
 use crate::profile::Profile;
 use crate::runtime::{LoadError, PluginRuntime};
-use crate::scheduler::{self, Options};
+use crate::scheduler::{self, Options, SetFeed, SetSource};
 use k8s_openapi::api::core::v1 as core;
 use kube::Client;
 use kube::api::{Api, PostParams};
@@ -106,7 +107,7 @@ pub async fn run(
             .await
             .map_err(PlaygroundError::Api)?;
     }
-    let runtime = PluginRuntime::new()?;
+    let runtime = std::sync::Arc::new(PluginRuntime::new()?);
     let profile = Profile::builtin("wasm-scheduler", &runtime)?;
     for p in &profile.plugins {
         tracing::info!(
@@ -116,10 +117,21 @@ pub async fn run(
         );
     }
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(scheduler::run(
+    // Plugin sets shipped as ConfigMaps (README, "Ship a plugin") are
+    // hot-swapped in the playground too.
+    let feed = SetFeed {
+        source: SetSource::ConfigMaps {
+            namespace: "default".into(),
+            set: "wasm-scheduler".into(),
+        },
+        runtime,
+        status: SetStatus::default(),
+    };
+    let scheduler = tokio::spawn(scheduler::run_with_sets(
         client.clone(),
         Options::default(),
         vec![profile],
+        Some(feed),
         scheduler_stopped,
     ));
 

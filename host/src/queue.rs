@@ -123,11 +123,23 @@ impl SchedulingQueue {
             }
             Some(stage) => {
                 self.deactivate(uid);
+                let backoff = self.entries.get(uid).map(|e| self.backoff(e.attempts));
                 let e = self.entries.get_mut(uid).expect("present");
                 (e.priority, e.gated) = (priority, gated);
                 match (gated, stage) {
                     (true, _) => e.stage = Stage::Gated,
                     (false, Stage::Backoff) => {}
+                    // As upstream: an update moves an unschedulable pod on,
+                    // but through the rest of its backoff.
+                    (false, Stage::Unschedulable) => {
+                        let ends = e.since + backoff.unwrap_or(INITIAL_BACKOFF);
+                        if ends <= now {
+                            self.activate(uid);
+                        } else {
+                            e.stage = Stage::Backoff;
+                            e.since = ends;
+                        }
+                    }
                     (false, _) => self.activate(uid),
                 }
             }
@@ -319,6 +331,23 @@ mod tests {
         q.cluster_changed(t0 + Duration::from_millis(100));
         assert_eq!(q.stage("p"), Some(Stage::Backoff));
         assert!(q.pop(secs(t0, 1)).is_some());
+    }
+
+    #[test]
+    fn an_update_to_an_unschedulable_pod_respects_its_backoff() {
+        let t0 = Instant::now();
+        let mut q = SchedulingQueue::new();
+        q.upsert("p", 0, false, t0);
+        q.pop(t0);
+        q.unschedulable("p", t0);
+        q.upsert("p", 0, false, t0 + Duration::from_millis(10));
+        assert_eq!(q.stage("p"), Some(Stage::Backoff));
+        assert_eq!(q.pop(t0 + Duration::from_millis(999)), None);
+        assert!(q.pop(secs(t0, 1)).is_some());
+        q.unschedulable("p", secs(t0, 1));
+        // Long after the backoff: straight back to the active queue.
+        q.upsert("p", 0, false, secs(t0, 30));
+        assert!(q.pop(secs(t0, 30)).is_some());
     }
 
     #[test]

@@ -6,12 +6,18 @@
 use crate::cluster::ClusterState;
 use crate::config::SchedulerConfig;
 use crate::cycle::{Cycle, Outcome};
+use crate::events::{self, Involved, chain};
 use crate::model;
+use crate::plugin_set::loader::{self, LoadContext, PreparedSet, SetError};
+use crate::plugin_set::source::{configmap, dir};
+use crate::plugin_set::status::{ActiveSet, SetStatus};
+use crate::plugin_set::{Origin, SetUpdate};
 use crate::profile::Profile;
 use crate::queue::SchedulingQueue;
+use crate::runtime::PluginRuntime;
 use crate::workers::{WorkerThreads, Workers, WorkersError};
 use futures_util::StreamExt;
-use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::WatchStreamExt;
 use kube::runtime::watcher::{self, Event as WatchEvent};
@@ -21,7 +27,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
-use tokio::sync::{Notify, Semaphore, watch};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 
 /// How the scheduler runs, besides its profiles.
@@ -58,6 +64,32 @@ impl Options {
     }
 }
 
+/// Where plugin sets come from while the scheduler runs.
+#[derive(Debug, Clone)]
+pub enum SetSource {
+    /// ConfigMaps in `namespace` labelled `wasm-scheduler.io/plugin-set=<set>`.
+    ConfigMaps {
+        /// Their namespace.
+        namespace: String,
+        /// The label's value.
+        set: String,
+    },
+    /// A directory (a mounted ConfigMap, or edited by hand).
+    Directory(std::path::PathBuf),
+}
+
+/// Hot swap: a source of plugin sets, the runtime that compiles them (its
+/// digest cache means an unchanged module is never recompiled), and the
+/// status the scheduler keeps of them.
+pub struct SetFeed {
+    /// Where sets come from.
+    pub source: SetSource,
+    /// The runtime the sets' modules are compiled in.
+    pub runtime: Arc<PluginRuntime>,
+    /// Written by the scheduler: the active set, loads and rejections.
+    pub status: SetStatus,
+}
+
 /// Why the scheduler could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
@@ -91,6 +123,8 @@ struct Shared {
     client: Client,
     /// The `schedulerName`s of the profiles: the pods that are ours.
     names: HashSet<String>,
+    /// A loaded set waiting to be swapped in, and who waits for the swap.
+    swap: Mutex<Option<(PreparedSet, oneshot::Sender<Duration>)>>,
     /// Caps the API writes (bindings, events, status patches) in flight, as
     /// upstream's client rate limit does: without it a burst of thousands of
     /// assumed pods opens thousands of connections at once and the API
@@ -100,17 +134,6 @@ struct Shared {
 
 /// How many API writes may be in flight at once.
 pub const MAX_WRITES_IN_FLIGHT: usize = 32;
-
-/// `e` and its sources, `: `-separated, for a log line.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text += &format!(": {s}");
-        source = s.source();
-    }
-    text
-}
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -138,6 +161,18 @@ pub async fn run(
     client: Client,
     options: Options,
     profiles: Vec<Profile>,
+    stop: watch::Receiver<bool>,
+) -> Result<(), SchedulerError> {
+    run_with_sets(client, options, profiles, None, stop).await
+}
+
+/// As [`run`], and swaps in each plugin set `feed` delivers. Until the first
+/// set loads, the profiles' own plugins schedule.
+pub async fn run_with_sets(
+    client: Client,
+    options: Options,
+    profiles: Vec<Profile>,
+    feed: Option<SetFeed>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<(), SchedulerError> {
     if profiles.is_empty() {
@@ -173,15 +208,38 @@ pub async fn run(
         client,
         names: profiles.iter().map(|p| p.scheduler_name.clone()).collect(),
         writes: Semaphore::new(MAX_WRITES_IN_FLIGHT),
+        swap: Mutex::new(None),
     });
     let mut watchers = JoinSet::new();
     watchers.spawn(watch_nodes(shared.clone(), stop.clone()));
     watchers.spawn(watch_pods(shared.clone(), stop.clone()));
     let watcher_count = watchers.len();
+    if let Some(feed) = feed {
+        let (tx, rx) = mpsc::channel(4);
+        match feed.source.clone() {
+            SetSource::ConfigMaps { namespace, set } => watchers.spawn(configmap::watch(
+                shared.client.clone(),
+                namespace,
+                set,
+                tx,
+                stop.clone(),
+            )),
+            SetSource::Directory(dir) => watchers.spawn(dir::watch(dir, tx, stop.clone())),
+        };
+        watchers.spawn(load_sets(
+            shared.clone(),
+            feed,
+            rx,
+            threads.clone(),
+            running.iter().map(|r| r.name.clone()).collect(),
+            stop.clone(),
+        ));
+    }
     let mut writes: JoinSet<()> = JoinSet::new();
 
     while !*stop.borrow() {
         while writes.try_join_next().is_some() {}
+        swap_in(&shared, &mut running);
         if shared.synced_watchers.load(Ordering::Acquire) < watcher_count {
             tokio::select! {
                 _ = shared.wake.notified() => {}
@@ -248,6 +306,193 @@ pub async fn run(
     while writes.join_next().await.is_some() {}
     watchers.shutdown().await;
     Ok(())
+}
+
+/// Swaps in a loaded set if one waits: brings its instances up to date with
+/// the changes since its full sync, then replaces every profile's workers.
+/// This runs between two attempts, so a cycle in flight always finishes on
+/// the set it started with.
+fn swap_in(shared: &Shared, running: &mut [Running]) {
+    let Some((prepared, done)) = shared.swap.lock().unwrap_or_else(|e| e.into_inner()).take()
+    else {
+        return;
+    };
+    let started = Instant::now();
+    let journal = {
+        let mut st = shared.lock();
+        // The new plugins may admit what the old ones refused: unschedulable
+        // pods get another try, as after a cluster event.
+        st.queue.cluster_changed(started);
+        st.cluster.end_journal()
+    };
+    let full_sync = || shared.lock().cluster.full_sync();
+    for (r, mut workers) in running.iter_mut().zip(prepared.workers) {
+        workers.apply(&journal, &full_sync);
+        r.workers = workers;
+        r.synced = true;
+    }
+    let _ = done.send(started.elapsed());
+}
+
+/// The loader: takes each set a source sends, prepares it on a blocking
+/// thread, hands it to the loop, and reports the outcome.
+async fn load_sets(
+    shared: Arc<Shared>,
+    feed: SetFeed,
+    mut sets: mpsc::Receiver<SetUpdate>,
+    threads: WorkerThreads,
+    profiles: Vec<String>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let component = profiles[0].clone();
+    let sample_pod = Arc::new(sample_pod());
+    loop {
+        let update = tokio::select! {
+            u = sets.recv() => u,
+            _ = stop.changed() => return,
+        };
+        let raw = match update {
+            None => return,
+            Some(Ok(raw)) => raw,
+            Some(Err((origin, e))) => {
+                reject(&shared, &feed.status, &component, &origin, &e).await;
+                continue;
+            }
+        };
+        let digest = raw.digest();
+        if feed.status.active_digest().as_deref() == Some(digest.as_str()) {
+            continue;
+        }
+        let (full_sync, sample_nodes) = {
+            let mut st = shared.lock();
+            let full = st.cluster.begin_journal();
+            let mut nodes = st.cluster.node_ids();
+            nodes.truncate(SELF_CHECK_NODES);
+            (full, nodes)
+        };
+        let origin = raw.origin.clone();
+        let (runtime, names, pool, pod) = (
+            feed.runtime.clone(),
+            profiles.clone(),
+            threads.clone(),
+            sample_pod.clone(),
+        );
+        let started = Instant::now();
+        let prepared = tokio::task::spawn_blocking(move || {
+            loader::prepare(
+                &raw,
+                &LoadContext {
+                    runtime: &runtime,
+                    profiles: &names,
+                    threads: &pool,
+                    full_sync: &full_sync,
+                    sample_nodes: &sample_nodes,
+                    sample_pod: &pod,
+                },
+            )
+        })
+        .await
+        .unwrap_or_else(|e| Err(SetError::Read(format!("the loader panicked: {e}"))));
+        let prepared = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                shared.lock().cluster.abort_journal();
+                reject(&shared, &feed.status, &component, &origin, &e).await;
+                continue;
+            }
+        };
+        let plugins = prepared.plugins.clone();
+        let (done, swapped) = oneshot::channel();
+        *shared.swap.lock().unwrap_or_else(|e| e.into_inner()) = Some((prepared, done));
+        shared.wake.notify_one();
+        let stall = tokio::select! {
+            s = swapped => s.unwrap_or_default(),
+            _ = stop.changed() => return,
+        };
+        let summary: Vec<String> = plugins
+            .iter()
+            .map(|p| format!("{} {} sha256:{}", p.name, p.version, &p.sha256[..12]))
+            .collect();
+        let message = format!(
+            "plugin set {} from {origin} loaded in {} ms: {}",
+            &digest[..12],
+            started.elapsed().as_millis(),
+            summary.join(", ")
+        );
+        tracing::info!(stall_us = stall.as_micros() as u64, "{message}");
+        feed.status.loaded(ActiveSet {
+            digest,
+            origin: origin.to_string(),
+            plugins,
+            swap_stall_micros: stall.as_micros() as u64,
+        });
+        if let Some(about) = involved(&origin) {
+            events::record(
+                &shared.client,
+                &component,
+                &about,
+                "Normal",
+                "PluginSetLoaded",
+                &message,
+            )
+            .await;
+        }
+    }
+}
+
+/// How many nodes the self-check calls filter and score.
+const SELF_CHECK_NODES: usize = 16;
+
+/// The pod a new set's self-check schedules: one small container.
+fn sample_pod() -> crate::runtime::wit::Pod {
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "self-check", "namespace": "default", "uid": "self-check"},
+        "spec": {"containers": [{"name": "c", "image": "pause",
+            "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}}}]}}))
+    .expect("a valid pod");
+    model::pod(&pod).expect("a valid pod record")
+}
+
+/// The ConfigMap an Event about a set from `origin` goes to.
+fn involved(origin: &Origin) -> Option<Involved> {
+    match origin {
+        Origin::ConfigMaps {
+            namespace,
+            manifest: Some(m),
+            ..
+        } => Some(Involved::config_map(namespace, &m.name, m.uid.clone())),
+        _ => None,
+    }
+}
+
+async fn reject(
+    shared: &Shared,
+    status: &SetStatus,
+    component: &str,
+    origin: &Origin,
+    e: &SetError,
+) {
+    let message = format!(
+        "plugin set from {origin} rejected at {}: {}",
+        e.step().as_str(),
+        chain(e)
+    );
+    tracing::warn!(
+        step = e.step().as_str(),
+        "{message}; the last good set keeps running"
+    );
+    status.rejected(message.clone());
+    if let Some(about) = involved(origin) {
+        events::record(
+            &shared.client,
+            component,
+            &about,
+            "Warning",
+            "PluginSetRejected",
+            &message,
+        )
+        .await;
+    }
 }
 
 /// One scheduling attempt, the part upstream times as
@@ -325,7 +570,15 @@ async fn bind(shared: Arc<Shared>, component: String, pod: Pod, uid: String, nod
             shared.lock().queue.done(&uid);
             let message = format!("Successfully assigned {ns}/{name} to {node}");
             tracing::info!(pod = %format!("{ns}/{name}"), %node, "{message}");
-            record_event(&shared, &component, &pod, "Normal", "Scheduled", &message).await;
+            events::record(
+                &shared.client,
+                &component,
+                &Involved::pod(&pod),
+                "Normal",
+                "Scheduled",
+                &message,
+            )
+            .await;
         }
         Err(kube::Error::Api(s)) if s.code == 409 || s.code == 404 => {
             tracing::info!(pod = %format!("{ns}/{name}"), code = s.code, "binding refused; dropping the pod: {}", s.message);
@@ -364,41 +617,15 @@ async fn report_failure(shared: Arc<Shared>, component: String, pod: Pod, messag
     {
         tracing::warn!(pod = %key, error = %chain(&e), "cannot set the PodScheduled condition");
     }
-    record_event(
-        &shared,
+    events::record(
+        &shared.client,
         &component,
-        &pod,
+        &Involved::pod(&pod),
         "Warning",
         "FailedScheduling",
         &message,
     )
     .await;
-}
-
-async fn record_event(
-    shared: &Shared,
-    component: &str,
-    pod: &Pod,
-    kind: &str,
-    reason: &str,
-    message: &str,
-) {
-    let ns = pod.namespace().unwrap_or_default();
-    let event: Event = match serde_json::from_value(json!({
-        "metadata": {"generateName": format!("{}.", pod.name_any()), "namespace": ns},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": ns, "name": pod.name_any(),
-            "uid": pod.uid()},
-        "reason": reason, "message": message, "type": kind, "count": 1,
-        "source": {"component": component},
-        "reportingComponent": component,
-    })) {
-        Ok(e) => e,
-        Err(e) => return tracing::warn!(error = %e, "cannot build event"),
-    };
-    let api: Api<Event> = Api::namespaced(shared.client.clone(), &ns);
-    if let Err(e) = api.create(&PostParams::default(), &event).await {
-        tracing::warn!(error = %chain(&e), reason, "cannot record event");
-    }
 }
 
 /// Applies watch events to the state; after a relist, forgets what is gone.
@@ -513,8 +740,17 @@ async fn watch_pods(shared: Arc<Shared>, stop: watch::Receiver<bool>) {
                 let gated = spec
                     .and_then(|s| s.scheduling_gates.as_ref())
                     .is_some_and(|g| !g.is_empty());
+                // Status-only changes (our own PodScheduled condition among
+                // them) are not a reason to try again, as upstream.
+                let changed = st.pending.get(&uid).is_none_or(|old| {
+                    old.spec != p.spec
+                        || old.metadata.labels != p.metadata.labels
+                        || old.metadata.annotations != p.metadata.annotations
+                });
                 st.pending.insert(uid.clone(), p.clone());
-                st.queue.upsert(&uid, priority, gated, now);
+                if changed {
+                    st.queue.upsert(&uid, priority, gated, now);
+                }
             }
         },
         |st, uid, now| {

@@ -214,6 +214,23 @@ impl Workers {
         }
     }
 
+    /// Brings every worker's mirrors up to date, or returns the first
+    /// failure: a set being loaded is rejected whole if any plugin fails.
+    pub fn apply_checked(
+        &mut self,
+        deltas: &[Delta],
+        full_sync: FullSync<'_>,
+    ) -> Result<(), PluginError> {
+        let all = self.len();
+        self.each(all, |_, slots| {
+            slots
+                .iter_mut()
+                .try_for_each(|slot| slot.apply(deltas, full_sync))
+        })
+        .into_iter()
+        .collect()
+    }
+
     /// Brings every worker's mirrors up to date; a plugin that fails is
     /// logged and resynced in full on its next use.
     pub fn apply(&mut self, deltas: &[Delta], full_sync: FullSync<'_>) {

@@ -1,6 +1,8 @@
 //! Shared pieces of the integration tests and benchmarks: loading the real wasm
 //! plugins, and turning SDK fixtures into the host's WIT types.
 
+pub mod e2e;
+
 use anyhow::Context;
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -3,102 +3,11 @@
 
 use k8s_openapi::api::core::v1::{Event, Node, Pod};
 use kube::api::{Api, ListParams, PostParams};
-use kube::{Client, Config};
-use serde_json::json;
-use std::time::Duration;
 use wasm_scheduler::config::SchedulerConfig;
 use wasm_scheduler::profile::Profile;
-use wasm_scheduler::scheduler::{self, Options};
-use wasm_scheduler_apiserver::ApiServer;
+use wasm_scheduler::scheduler::Options;
+use wasm_scheduler_tests::e2e::{Harness, eventually, logs, node, node_of, pod};
 use wasm_scheduler_tests::runtime;
-
-fn node(name: &str, cpu: &str) -> Node {
-    serde_json::from_value(json!({"metadata": {"name": name},
-        "status": {"allocatable": {"cpu": cpu, "memory": "32Gi", "pods": "110"}}}))
-    .unwrap()
-}
-
-fn pod(name: &str, scheduler: &str, cpu: &str) -> Pod {
-    serde_json::from_value(json!({"metadata": {"name": name},
-        "spec": {"schedulerName": scheduler, "containers": [{"name": "c", "image": "pause",
-            "resources": {"requests": {"cpu": cpu, "memory": "1Gi"}}}]}}))
-    .unwrap()
-}
-
-/// Scheduler and API server logs on stderr (shown with `--nocapture`).
-fn logs() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter("wasm_scheduler=debug,wasm_scheduler_apiserver=info")
-        .with_writer(std::io::stderr)
-        .try_init();
-}
-
-/// An API server and a scheduler with the built-in plugins running against it.
-struct Harness {
-    server: ApiServer,
-    client: Client,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<Result<(), scheduler::SchedulerError>>,
-}
-
-impl Harness {
-    /// Starts the server, creates `nodes`, then starts the scheduler with
-    /// the built-in profile.
-    async fn start(nodes: &[Node]) -> anyhow::Result<Self> {
-        let profile = Profile::builtin("wasm-scheduler", runtime())?;
-        Self::start_with(nodes, Options::default(), vec![profile]).await
-    }
-
-    /// As [`Harness::start`], with the given options and profiles.
-    async fn start_with(
-        nodes: &[Node],
-        options: Options,
-        profiles: Vec<Profile>,
-    ) -> anyhow::Result<Self> {
-        logs();
-        let server = ApiServer::start("127.0.0.1:0").await?;
-        let client = Client::try_from(Config::new(server.url().parse()?))?;
-        let api: Api<Node> = Api::all(client.clone());
-        for n in nodes {
-            api.create(&PostParams::default(), n).await?;
-        }
-        let (stop, stopped) = tokio::sync::watch::channel(false);
-        let task = tokio::spawn(scheduler::run(client.clone(), options, profiles, stopped));
-        Ok(Harness {
-            server,
-            client,
-            stop,
-            task,
-        })
-    }
-
-    /// Stops the scheduler (it drains its binds) and the server.
-    async fn stop(self) -> anyhow::Result<()> {
-        self.stop.send(true)?;
-        self.task.await??;
-        self.server.shutdown().await;
-        Ok(())
-    }
-}
-
-/// Polls `f` until it returns `Some`, for at most 120 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    for _ in 0..2400 {
-        if let Some(v) = f().await {
-            return v;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
-async fn node_of(pods: &Api<Pod>, name: &str) -> Option<String> {
-    pods.get(name).await.ok()?.spec?.node_name
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_alone()

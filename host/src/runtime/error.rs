@@ -147,6 +147,19 @@ impl PluginError {
         )
     }
 
+    /// The plugin at fault.
+    pub fn plugin(&self) -> &str {
+        match self {
+            PluginError::Trap { plugin, .. }
+            | PluginError::Timeout { plugin, .. }
+            | PluginError::MemoryLimit { plugin, .. }
+            | PluginError::Returned { plugin, .. }
+            | PluginError::WrongResultCount { plugin, .. }
+            | PluginError::InvalidResult { plugin, .. }
+            | PluginError::Instantiate { plugin, .. } => plugin,
+        }
+    }
+
     /// A short label for metrics: `trap`, `timeout`, `memory`, `error`, `contract`.
     pub fn kind(&self) -> &'static str {
         match self {

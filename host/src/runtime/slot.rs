@@ -10,6 +10,7 @@ use std::sync::Arc;
 pub struct PluginSlot {
     plugin: Arc<LoadedPlugin>,
     points: ExtensionPoints,
+    version: String,
     instance: Option<PluginInstance>,
     /// The current cycle's pod, given again to an instance rebuilt mid-cycle.
     pod: Option<Arc<Pod>>,
@@ -22,6 +23,7 @@ impl PluginSlot {
         PluginSlot {
             plugin: instance.plugin().clone(),
             points: instance.info().extension_points,
+            version: instance.info().version.clone(),
             instance: Some(instance),
             pod: None,
             rebuilds: 0,
@@ -36,6 +38,11 @@ impl PluginSlot {
     /// The extension points the plugin declared at `init`.
     pub fn extension_points(&self) -> ExtensionPoints {
         self.points
+    }
+
+    /// The version the plugin reported at `init`.
+    pub fn version(&self) -> &str {
+        &self.version
     }
 
     /// How many times the instance was rebuilt after a failure.
