@@ -124,13 +124,17 @@ struct Shared {
     /// The `schedulerName`s of the profiles: the pods that are ours.
     names: HashSet<String>,
     /// A loaded set waiting to be swapped in, and who waits for the swap.
-    swap: Mutex<Option<(PreparedSet, oneshot::Sender<Duration>)>>,
+    swap: Mutex<Option<(PreparedSet, oneshot::Sender<Swapped>)>>,
     /// Caps the API writes (bindings, events, status patches) in flight, as
     /// upstream's client rate limit does: without it a burst of thousands of
     /// assumed pods opens thousands of connections at once and the API
     /// server (or the client's connection pool) starts refusing them.
     writes: Semaphore,
 }
+
+/// What the loop hands back after a swap: how long it paused, and the
+/// instances it replaced, for the loader to drop.
+type Swapped = (Duration, Vec<Workers>);
 
 /// How many API writes may be in flight at once.
 pub const MAX_WRITES_IN_FLIGHT: usize = 32;
@@ -326,12 +330,14 @@ fn swap_in(shared: &Shared, running: &mut [Running]) {
         st.cluster.end_journal()
     };
     let full_sync = || shared.lock().cluster.full_sync();
+    let mut retired = Vec::with_capacity(running.len());
     for (r, mut workers) in running.iter_mut().zip(prepared.workers) {
         workers.apply(&journal, &full_sync);
-        r.workers = workers;
+        retired.push(std::mem::replace(&mut r.workers, workers));
         r.synced = true;
     }
-    let _ = done.send(started.elapsed());
+    // The old instances are dropped by the loader, not in this pause.
+    let _ = done.send((started.elapsed(), retired));
 }
 
 /// The loader: takes each set a source sends, prepares it on a blocking
@@ -405,7 +411,7 @@ async fn load_sets(
         let (done, swapped) = oneshot::channel();
         *shared.swap.lock().unwrap_or_else(|e| e.into_inner()) = Some((prepared, done));
         shared.wake.notify_one();
-        let stall = tokio::select! {
+        let (stall, retired) = tokio::select! {
             s = swapped => s.unwrap_or_default(),
             _ = stop.changed() => return,
         };
@@ -437,6 +443,9 @@ async fn load_sets(
             )
             .await;
         }
+        // Freeing the old instances' memories takes milliseconds on a large
+        // cluster: off the async threads, after the set is reported.
+        let _ = tokio::task::spawn_blocking(move || drop(retired)).await;
     }
 }
 

@@ -2,6 +2,7 @@
 //! plugins, and turning SDK fixtures into the host's WIT types.
 
 pub mod e2e;
+pub mod sets;
 
 use anyhow::Context;
 use serde::Serialize;

@@ -3,18 +3,16 @@
 //! while the scheduler runs; bad sets rejected whole with an Event while the
 //! last good set keeps scheduling.
 
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, Pod};
-use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
-use wasm_scheduler::plugin_set::SET_LABEL;
 use wasm_scheduler::plugin_set::status::SetStatus;
 use wasm_scheduler::profile::Profile;
-use wasm_scheduler::runtime::PluginRuntime;
 use wasm_scheduler::scheduler::{Options, SetFeed, SetSource};
 use wasm_scheduler_tests::e2e::{Harness, eventually, node_of, pod};
+use wasm_scheduler_tests::sets::{Set, configmaps, feed, gate, manifest, put_set, spread};
 use wasm_scheduler_tests::{runtime, wasm};
 
 /// A node with `cpu` cores and, if given, the label `pool`.
@@ -23,91 +21,6 @@ fn node(name: &str, cpu: &str, pool: Option<&str>) -> Node {
     serde_json::from_value(json!({"metadata": {"name": name, "labels": labels},
         "status": {"allocatable": {"cpu": cpu, "memory": "512Gi", "pods": "110"}}}))
     .unwrap()
-}
-
-/// A set: its manifest and its modules by file name.
-type Set = (String, Vec<(&'static str, Vec<u8>)>);
-
-/// A manifest: `(name, module, config)` per plugin, every field else default.
-fn manifest(plugins: &[(&str, &str, Value)]) -> String {
-    let plugins: Vec<Value> = plugins
-        .iter()
-        .map(|(name, module, config)| json!({"name": name, "module": module, "config": config}))
-        .collect();
-    // JSON is YAML: the manifest parser reads it as is.
-    json!({"apiVersion": "wasm-scheduler.io/v1alpha1", "kind": "PluginSet", "plugins": plugins})
-        .to_string()
-}
-
-/// Set A spreads by LeastAllocated; set B admits only nodes of one pool.
-fn spread() -> Set {
-    (
-        manifest(&[("Fit", "fit.wasm", Value::Null)]),
-        vec![("fit.wasm", wasm("node-resources-fit"))],
-    )
-}
-
-fn gate(pool: &str) -> Set {
-    (
-        manifest(&[
-            ("Gate", "gate.wasm", json!({"required": {"pool": [pool]}})),
-            ("Fit", "fit.wasm", Value::Null),
-        ]),
-        vec![
-            ("gate.wasm", wasm("node-label-gate")),
-            ("fit.wasm", wasm("node-resources-fit")),
-        ],
-    )
-}
-
-/// The merge patch that makes ConfigMap `plugins` hold this set.
-fn set_patch(set: &Set) -> Value {
-    use k8s_openapi::ByteString;
-    let binary: serde_json::Map<String, Value> = set
-        .1
-        .iter()
-        .map(|(k, v)| {
-            (
-                k.to_string(),
-                serde_json::to_value(ByteString(v.clone())).unwrap(),
-            )
-        })
-        .collect();
-    json!({"metadata": {"name": "plugins", "labels": {SET_LABEL: "wasm-scheduler"}},
-        "data": {"plugins.yaml": set.0}, "binaryData": binary})
-}
-
-async fn put_set(client: kube::Client, set: &Set) -> anyhow::Result<()> {
-    let api: Api<ConfigMap> = Api::namespaced(client, "default");
-    let patch = set_patch(set);
-    if api.get_opt("plugins").await?.is_some() {
-        api.patch("plugins", &PatchParams::default(), &Patch::Merge(patch))
-            .await?;
-    } else {
-        api.create(&PostParams::default(), &serde_json::from_value(patch)?)
-            .await?;
-    }
-    Ok(())
-}
-
-fn feed(source: SetSource) -> (SetFeed, SetStatus) {
-    let status = SetStatus::default();
-    let runtime = Arc::new(PluginRuntime::new().expect("runtime"));
-    (
-        SetFeed {
-            source,
-            runtime,
-            status: status.clone(),
-        },
-        status,
-    )
-}
-
-fn configmaps() -> SetSource {
-    SetSource::ConfigMaps {
-        namespace: "default".into(),
-        set: "wasm-scheduler".into(),
-    }
 }
 
 async fn loads_reach(status: &SetStatus, n: u64) {
