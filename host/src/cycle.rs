@@ -6,6 +6,7 @@ use crate::runtime::{FailurePolicy, PluginError, PluginSlot};
 use crate::workers::{FullSync, Phase, Workers};
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// The result of one attempt.
 #[derive(Debug)]
@@ -105,6 +106,8 @@ pub struct Cycle {
     percentage: Option<u32>,
     next_start: usize,
     ties: TieBreaker,
+    /// The last attempt's extension points: name, status, duration.
+    phases: Vec<(&'static str, &'static str, Duration)>,
 }
 
 impl Cycle {
@@ -114,7 +117,14 @@ impl Cycle {
             percentage: percentage_of_nodes_to_score,
             next_start: 0,
             ties: TieBreaker::new(seed),
+            phases: Vec::new(),
         }
+    }
+
+    /// The extension points the last attempt ran: name (`Filter`,
+    /// `Score`), status (`Success`, `Unschedulable`, `Error`) and duration.
+    pub fn take_phases(&mut self) -> Vec<(&'static str, &'static str, Duration)> {
+        std::mem::take(&mut self.phases)
     }
 
     /// Runs one attempt for `pod` over `nodes`: filters from a rotating start
@@ -155,6 +165,7 @@ impl Cycle {
         let mut feasible: Vec<NodeId> = Vec::with_capacity(want);
         let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
         let mut processed = 0;
+        let filtering = Instant::now();
         // Nodes go through the filters in chunks, so that a large cluster
         // stops being searched once `want` nodes passed, as upstream does.
         for chunk in order.chunks(want.max(1)) {
@@ -170,7 +181,10 @@ impl Cycle {
                             *reasons.entry(reason).or_default() += n;
                         }
                     }
-                    Err(e) => return Outcome::PluginFailed(e),
+                    Err(e) => {
+                        self.phases.push(("Filter", "Error", filtering.elapsed()));
+                        return Outcome::PluginFailed(e);
+                    }
                 }
             }
             processed += chunk.len();
@@ -182,13 +196,23 @@ impl Cycle {
         if !nodes.is_empty() {
             self.next_start = (start + processed) % nodes.len();
         }
+        let status = if feasible.is_empty() {
+            "Unschedulable"
+        } else {
+            "Success"
+        };
+        self.phases.push(("Filter", status, filtering.elapsed()));
         if feasible.is_empty() {
             return Outcome::Unschedulable(FitError {
                 num_all_nodes: nodes.len(),
                 reasons,
             });
         }
-        match score(workers, &active, &feasible, full_sync) {
+        let scoring = Instant::now();
+        let scored = score(workers, &active, &feasible, full_sync);
+        let status = if scored.is_ok() { "Success" } else { "Error" };
+        self.phases.push(("Score", status, scoring.elapsed()));
+        match scored {
             Ok(totals) => {
                 let best = totals.iter().copied().max().unwrap_or(0);
                 let winners: Vec<usize> =

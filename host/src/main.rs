@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 use wasm_scheduler::config::SchedulerConfig;
+use wasm_scheduler::endpoints::{self, Endpoints};
 use wasm_scheduler::playground::{self, PlaygroundOptions};
 use wasm_scheduler::plugin_set::status::SetStatus;
 use wasm_scheduler::profile::Profile;
@@ -68,6 +69,13 @@ enum Command {
         parallelism: Option<u64>,
         #[command(flatten)]
         sets: SetFlags,
+        /// Where /metrics, /healthz, /readyz and /debug/plugin-set are served.
+        #[arg(
+            long,
+            env = "WASM_SCHEDULER_HTTP_ADDR",
+            default_value = "0.0.0.0:10251"
+        )]
+        http_addr: SocketAddr,
     },
 }
 
@@ -206,6 +214,7 @@ async fn main() -> anyhow::Result<()> {
             percentage_of_nodes_to_score,
             parallelism,
             sets,
+            http_addr,
         } => {
             let settings = configuration(
                 config.as_deref(),
@@ -232,15 +241,25 @@ async fn main() -> anyhow::Result<()> {
                 let plugins: Vec<&str> = p.plugins.iter().map(|l| l.name()).collect();
                 tracing::info!(profile = %p.scheduler_name, ?plugins, "profile loaded");
             }
-            scheduler::run_with_sets(
-                client,
-                Options::from_config(&settings),
-                profiles,
-                feed,
-                stop,
-            )
-            .await
-            .context("scheduler failed")?;
+            let options = Options::from_config(&settings);
+            let listener = tokio::net::TcpListener::bind(http_addr)
+                .await
+                .with_context(|| format!("cannot listen on --http-addr {http_addr}"))?;
+            tracing::info!(%http_addr, "serving /metrics, /healthz, /readyz, /debug/plugin-set");
+            let endpoints = tokio::spawn(endpoints::serve(
+                listener,
+                Endpoints {
+                    metrics: options.metrics.clone(),
+                    health: options.health.clone(),
+                    sets: feed.as_ref().map(|f| f.status.clone()),
+                },
+                stop.clone(),
+            ));
+            let scheduled = scheduler::run_with_sets(client, options, profiles, feed, stop)
+                .await
+                .context("scheduler failed");
+            endpoints.await?.context("endpoints failed")?;
+            scheduled?;
         }
     }
     Ok(())

@@ -7,6 +7,8 @@ use crate::cluster::ClusterState;
 use crate::config::SchedulerConfig;
 use crate::cycle::{Cycle, Outcome};
 use crate::events::{self, Involved, chain};
+use crate::health::Health;
+use crate::metrics::Metrics;
 use crate::model;
 use crate::plugin_set::loader::{self, LoadContext, PreparedSet, SetError};
 use crate::plugin_set::source::{configmap, dir};
@@ -39,6 +41,10 @@ pub struct Options {
     pub initial_backoff: Duration,
     /// The longest backoff.
     pub max_backoff: Duration,
+    /// Where the scheduler counts what it does (`/metrics`).
+    pub metrics: Arc<Metrics>,
+    /// Where the scheduler reports readiness and liveness (`/readyz`, `/healthz`).
+    pub health: Health,
 }
 
 impl Default for Options {
@@ -47,6 +53,8 @@ impl Default for Options {
             parallelism: std::thread::available_parallelism().map_or(1, |n| n.get()),
             initial_backoff: crate::queue::INITIAL_BACKOFF,
             max_backoff: crate::queue::MAX_BACKOFF,
+            metrics: Arc::default(),
+            health: Health::default(),
         }
     }
 }
@@ -60,6 +68,7 @@ impl Options {
                 .unwrap_or_else(|| Options::default().parallelism),
             initial_backoff: Duration::from_secs(config.pod_initial_backoff_seconds),
             max_backoff: Duration::from_secs(config.pod_max_backoff_seconds),
+            ..Options::default()
         }
     }
 }
@@ -123,6 +132,8 @@ struct Shared {
     client: Client,
     /// The `schedulerName`s of the profiles: the pods that are ours.
     names: HashSet<String>,
+    metrics: Arc<Metrics>,
+    health: Health,
     /// A loaded set waiting to be swapped in, and who waits for the swap.
     swap: Mutex<Option<(PreparedSet, oneshot::Sender<Swapped>)>>,
     /// Caps the API writes (bindings, events, status patches) in flight, as
@@ -212,6 +223,8 @@ pub async fn run_with_sets(
         client,
         names: profiles.iter().map(|p| p.scheduler_name.clone()).collect(),
         writes: Semaphore::new(MAX_WRITES_IN_FLIGHT),
+        metrics: options.metrics.clone(),
+        health: options.health.clone(),
         swap: Mutex::new(None),
     });
     let mut watchers = JoinSet::new();
@@ -242,6 +255,7 @@ pub async fn run_with_sets(
     let mut writes: JoinSet<()> = JoinSet::new();
 
     while !*stop.borrow() {
+        shared.health.beat();
         while writes.try_join_next().is_some() {}
         swap_in(&shared, &mut running);
         if shared.synced_watchers.load(Ordering::Acquire) < watcher_count {
@@ -252,18 +266,22 @@ pub async fn run_with_sets(
             }
             continue;
         }
+        shared.health.set_ready(true);
         let (next, deadline) = {
             let mut st = shared.lock();
             let now = Instant::now();
-            let next = st.queue.pop(now).map(|(uid, _)| {
+            let next = st.queue.pop(now).map(|(uid, attempts)| {
                 let pod = st.pending.get(&uid).cloned();
-                (uid, pod)
+                (uid, attempts, pod)
             });
+            record_pending(&shared.metrics, &st.queue);
             (next, st.queue.tick(now))
         };
-        let Some((uid, Some(pod))) = next else {
+        let Some((uid, attempts, Some(pod))) = next else {
+            // At most a second, so that liveness sees the loop turn.
             let wait = deadline.map_or(Duration::from_secs(1), |d| {
                 d.saturating_duration_since(Instant::now())
+                    .min(Duration::from_secs(1))
             });
             tokio::select! {
                 _ = shared.wake.notified() => {}
@@ -284,11 +302,21 @@ pub async fn run_with_sets(
         };
         let key = format!("{}/{}", pod.namespace().unwrap_or_default(), pod.name_any());
         let span = tracing::info_span!("cycle", pod = %key, profile = %scheduler_name);
+        let started = Instant::now();
         let next = span.in_scope(|| attempt(&shared, &mut running, profile, &pod));
+        let result = match &next {
+            Next::Bind { .. } => "scheduled",
+            Next::Report { retry: false, .. } => "unschedulable",
+            Next::Report { retry: true, .. } => "error",
+        };
+        shared
+            .metrics
+            .attempt(&scheduler_name, result, started.elapsed());
+        record_cycle(&shared.metrics, &mut running[profile]);
         let component = scheduler_name;
         match next {
             Next::Bind { node } => {
-                writes.spawn(bind(shared.clone(), component, pod, uid, node));
+                writes.spawn(bind(shared.clone(), component, pod, uid, node, attempts));
             }
             Next::Report { message, retry } => {
                 {
@@ -306,10 +334,40 @@ pub async fn run_with_sets(
         // thread their turn between two pods.
         tokio::task::yield_now().await;
     }
+    shared.health.set_ready(false);
     // Stop taking pods; finish what was started.
     while writes.join_next().await.is_some() {}
     watchers.shutdown().await;
     Ok(())
+}
+
+/// `scheduler_pending_pods` by queue, from the queue's counts.
+fn record_pending(metrics: &Metrics, queue: &SchedulingQueue) {
+    use crate::metrics::QueueLabels;
+    use crate::queue::Stage;
+    let counts = queue.pending();
+    for (stage, label) in [
+        (Stage::Active, "active"),
+        (Stage::Backoff, "backoff"),
+        (Stage::Unschedulable, "unschedulable"),
+        (Stage::Gated, "gated"),
+    ] {
+        let n = counts.get(&stage).copied().unwrap_or(0);
+        metrics
+            .pending_pods
+            .get_or_create(&QueueLabels { queue: label })
+            .set(n as i64);
+    }
+}
+
+/// The extension points and plugin calls of the attempt just made.
+fn record_cycle(metrics: &Metrics, r: &mut Running) {
+    for (point, status, took) in r.cycle.take_phases() {
+        metrics.extension_point(&r.name, point, status, took);
+    }
+    for (plugin, call) in r.workers.take_calls() {
+        metrics.call(&plugin, &call);
+    }
 }
 
 /// Swaps in a loaded set if one waits: brings its instances up to date with
@@ -426,6 +484,8 @@ async fn load_sets(
             summary.join(", ")
         );
         tracing::info!(stall_us = stall.as_micros() as u64, "{message}");
+        shared.metrics.set_loads.inc();
+        shared.metrics.set_active(&digest, &origin.to_string());
         feed.status.loaded(ActiveSet {
             digest,
             origin: origin.to_string(),
@@ -491,6 +551,13 @@ async fn reject(
         "{message}; the last good set keeps running"
     );
     status.rejected(message.clone());
+    shared
+        .metrics
+        .set_rejections
+        .get_or_create(&crate::metrics::StepLabels {
+            step: e.step().as_str(),
+        })
+        .inc();
     if let Some(about) = involved(origin) {
         events::record(
             &shared.client,
@@ -559,7 +626,14 @@ fn attempt(shared: &Shared, running: &mut [Running], profile: usize, pod: &Pod) 
 
 /// Binds an assumed pod; on failure forgets the assumption. A 409 (bound by
 /// someone else) or 404 (deleted) drops the pod: it is never retried onto another node.
-async fn bind(shared: Arc<Shared>, component: String, pod: Pod, uid: String, node: String) {
+async fn bind(
+    shared: Arc<Shared>,
+    component: String,
+    pod: Pod,
+    uid: String,
+    node: String,
+    attempts: u32,
+) {
     let _permit = shared.writes.acquire().await;
     let ns = pod.namespace().unwrap_or_default();
     let name = pod.name_any();
@@ -577,6 +651,10 @@ async fn bind(shared: Arc<Shared>, component: String, pod: Pod, uid: String, nod
     match result {
         Ok(_) => {
             shared.lock().queue.done(&uid);
+            shared
+                .metrics
+                .pod_scheduling_attempts
+                .observe(f64::from(attempts));
             let message = format!("Successfully assigned {ns}/{name} to {node}");
             tracing::info!(pod = %format!("{ns}/{name}"), %node, "{message}");
             events::record(

@@ -214,6 +214,20 @@ impl Workers {
         }
     }
 
+    /// Every plugin call of every worker since the last time, by plugin.
+    pub fn take_calls(&mut self) -> Vec<(String, crate::runtime::CallRecord)> {
+        self.sets
+            .iter_mut()
+            .flatten()
+            .flat_map(|slot| {
+                let name = slot.plugin().name().to_string();
+                slot.take_calls()
+                    .into_iter()
+                    .map(move |c| (name.clone(), c))
+            })
+            .collect()
+    }
+
     /// Brings every worker's mirrors up to date, or returns the first
     /// failure: a set being loaded is rejected whole if any plugin fails.
     pub fn apply_checked(

@@ -8,10 +8,11 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
+use wasm_scheduler::endpoints::{self, Endpoints};
 use wasm_scheduler::plugin_set::status::SetStatus;
 use wasm_scheduler::profile::Profile;
 use wasm_scheduler::scheduler::{Options, SetFeed, SetSource};
-use wasm_scheduler_tests::e2e::{Harness, eventually, node_of, pod};
+use wasm_scheduler_tests::e2e::{Harness, eventually, http_get, node_of, pod};
 use wasm_scheduler_tests::sets::{Set, configmaps, feed, gate, manifest, put_set, spread};
 use wasm_scheduler_tests::{runtime, wasm};
 
@@ -75,6 +76,27 @@ async fn a_configmap_update_changes_placement_without_a_restart() -> anyhow::Res
         eventually("under-b", || node_of(&pods, "under-b")).await,
         "small"
     );
+
+    // The same report is served as JSON on /debug/plugin-set.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
+    let http = tokio::spawn(endpoints::serve(
+        listener,
+        Endpoints {
+            metrics: Default::default(),
+            health: Default::default(),
+            sets: Some(status.clone()),
+        },
+        http_stopped,
+    ));
+    let (code, body) = http_get(addr, "/debug/plugin-set").await?;
+    let served: serde_json::Value = serde_json::from_str(&body)?;
+    assert_eq!(code, 200);
+    assert_eq!(served["loads"], 2);
+    assert_eq!(served["active"]["plugins"][0]["name"], "Gate");
+    stop_http.send(true)?;
+    http.await??;
 
     let report = status.report();
     let active = report.active.expect("a set is active");

@@ -20,5 +20,5 @@ pub use bindings::wit;
 pub use engine::{EpochTicker, PluginRuntime, RuntimeError};
 pub use error::{LoadError, PluginError};
 pub use instance::{LoadedPlugin, PluginInstance};
-pub use slot::PluginSlot;
+pub use slot::{CallRecord, PluginSlot};
 pub use spec::{FailurePolicy, PluginSpec};

@@ -15,6 +15,21 @@ pub struct PluginSlot {
     /// The current cycle's pod, given again to an instance rebuilt mid-cycle.
     pod: Option<Arc<Pod>>,
     rebuilds: u64,
+    /// Calls since the last [`PluginSlot::take_calls`], for metrics.
+    calls: Vec<CallRecord>,
+}
+
+/// One call to a plugin: where, how it ended, how long it took.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallRecord {
+    /// `PreFilter` (begin-cycle), `Filter`, `Score`, `NormalizeScore` or `Sync`.
+    pub point: &'static str,
+    /// `Success`, or the failure kind (`trap`, `timeout`, `memory`, `error`, `contract`).
+    pub status: &'static str,
+    /// Its duration.
+    pub took: std::time::Duration,
+    /// Whether the instance had to be rebuilt first.
+    pub rebuilt: bool,
 }
 
 impl PluginSlot {
@@ -27,6 +42,7 @@ impl PluginSlot {
             instance: Some(instance),
             pod: None,
             rebuilds: 0,
+            calls: Vec::new(),
         }
     }
 
@@ -73,18 +89,38 @@ impl PluginSlot {
         Ok(self.instance.as_mut().expect("set above"))
     }
 
+    /// The calls made since the last time, oldest first.
+    pub fn take_calls(&mut self) -> Vec<CallRecord> {
+        std::mem::take(&mut self.calls)
+    }
+
     fn run<R>(
         &mut self,
+        point: &'static str,
         full_sync: &dyn Fn() -> Vec<Delta>,
         f: impl FnOnce(&mut PluginInstance) -> Result<R, PluginError>,
     ) -> Result<R, PluginError> {
-        let result = f(self.live(full_sync)?);
+        let started = std::time::Instant::now();
+        let rebuilds = self.rebuilds;
+        let result = self.live(full_sync).and_then(f);
         if let Err(e) = &result
             && e.poisons_instance()
         {
             tracing::warn!(plugin = self.plugin.name(), error = %e, "discarding plugin instance");
             self.instance = None;
         }
+        // Bounded: a slot whose records nobody takes keeps only the latest.
+        if self.calls.len() >= 1024 {
+            self.calls.clear();
+        }
+        self.calls.push(CallRecord {
+            point,
+            status: result
+                .as_ref()
+                .map_or_else(PluginError::kind, |_| "Success"),
+            took: started.elapsed(),
+            rebuilt: self.rebuilds != rebuilds,
+        });
         result
     }
 
@@ -94,7 +130,7 @@ impl PluginSlot {
         deltas: &[Delta],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<(), PluginError> {
-        let result = self.run(full_sync, |i| i.apply(deltas));
+        let result = self.run("Sync", full_sync, |i| i.apply(deltas));
         if result.is_err() {
             // Its mirror may have taken half the deltas: only a full resync is safe.
             self.instance = None;
@@ -111,7 +147,7 @@ impl PluginSlot {
         // Kept before the call: if this very call poisons the instance, the
         // rebuilt one still needs the pod.
         self.pod = Some(pod.clone());
-        self.run(full_sync, |i| i.begin_cycle(&pod))
+        self.run("PreFilter", full_sync, |i| i.begin_cycle(&pod))
     }
 
     /// See [`PluginInstance::filter`].
@@ -120,7 +156,7 @@ impl PluginSlot {
         nodes: &[NodeId],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<FilterResult, PluginError> {
-        self.run(full_sync, |i| i.filter(nodes))
+        self.run("Filter", full_sync, |i| i.filter(nodes))
     }
 
     /// See [`PluginInstance::score`].
@@ -129,7 +165,7 @@ impl PluginSlot {
         nodes: &[NodeId],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<Vec<i64>, PluginError> {
-        self.run(full_sync, |i| i.score(nodes))
+        self.run("Score", full_sync, |i| i.score(nodes))
     }
 
     /// See [`PluginInstance::normalize_score`].
@@ -139,6 +175,8 @@ impl PluginSlot {
         scores: &[i64],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<Vec<i64>, PluginError> {
-        self.run(full_sync, |i| i.normalize_score(nodes, scores))
+        self.run("NormalizeScore", full_sync, |i| {
+            i.normalize_score(nodes, scores)
+        })
     }
 }
