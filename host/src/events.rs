@@ -49,28 +49,33 @@ pub fn chain(e: &dyn std::error::Error) -> String {
     text
 }
 
+/// Who reports an Event.
+#[derive(Clone, Copy)]
+pub struct Reporter<'a> {
+    /// The client to write it with.
+    pub client: &'a Client,
+    /// `source.component` and `reportingComponent`: the profile's schedulerName.
+    pub component: &'a str,
+    /// `reportingInstance`: this replica.
+    pub instance: &'a str,
+}
+
 /// Records an Event (`kind` is `Normal` or `Warning`); a failure is logged, never fatal.
-pub async fn record(
-    client: &Client,
-    component: &str,
-    about: &Involved,
-    kind: &str,
-    reason: &str,
-    message: &str,
-) {
+pub async fn record(by: &Reporter<'_>, about: &Involved, kind: &str, reason: &str, message: &str) {
     let ns = &about.namespace;
     let event: Event = match serde_json::from_value(json!({
         "metadata": {"generateName": format!("{}.", about.name), "namespace": ns},
         "involvedObject": {"apiVersion": "v1", "kind": about.kind, "namespace": ns, "name": about.name,
             "uid": about.uid},
         "reason": reason, "message": message, "type": kind, "count": 1,
-        "source": {"component": component},
-        "reportingComponent": component,
+        "source": {"component": by.component},
+        "reportingComponent": by.component,
+        "reportingInstance": by.instance,
     })) {
         Ok(e) => e,
         Err(e) => return tracing::warn!(error = %e, "cannot build event"),
     };
-    let api: Api<Event> = Api::namespaced(client.clone(), ns);
+    let api: Api<Event> = Api::namespaced(by.client.clone(), ns);
     if let Err(e) = api.create(&PostParams::default(), &event).await {
         tracing::warn!(error = %chain(&e), reason, "cannot record event");
     }

@@ -44,7 +44,9 @@ impl Health {
         self.0.started.elapsed().saturating_sub(last) < LIVENESS_TIMEOUT
     }
 
-    pub(crate) fn set_ready(&self, ready: bool) {
+    /// Sets readiness: the scheduler clears it at start and sets it once its
+    /// caches sync; a standby waiting for the Lease is ready too.
+    pub fn set_ready(&self, ready: bool) {
         self.0.synced.store(ready, Ordering::Release);
     }
 

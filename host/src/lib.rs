@@ -10,6 +10,7 @@ pub mod cycle;
 pub mod endpoints;
 pub mod events;
 pub mod health;
+pub mod leader;
 pub mod metrics;
 pub mod model;
 pub mod playground;

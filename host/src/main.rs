@@ -8,6 +8,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use wasm_scheduler::config::SchedulerConfig;
 use wasm_scheduler::endpoints::{self, Endpoints};
+use wasm_scheduler::leader::{self, Ended, LeaseConfig};
 use wasm_scheduler::playground::{self, PlaygroundOptions};
 use wasm_scheduler::plugin_set::status::SetStatus;
 use wasm_scheduler::profile::Profile;
@@ -47,36 +48,71 @@ enum Command {
         once: bool,
     },
     /// Schedule the pods of a real cluster (in-cluster config, --kubeconfig, or KUBECONFIG).
-    Run {
-        /// Scheduler configuration (YAML, `kind: SchedulerConfiguration`);
-        /// unset: one profile, `wasm-scheduler`, with the built-in plugins.
-        #[arg(long, env = "WASM_SCHEDULER_CONFIG")]
-        config: Option<PathBuf>,
-        /// A kubeconfig file; unset: in-cluster config, else KUBECONFIG or ~/.kube/config.
-        #[arg(long, env = "WASM_SCHEDULER_KUBECONFIG")]
-        kubeconfig: Option<PathBuf>,
-        /// The schedulerName of the one profile (only without --config).
-        #[arg(long, env = "WASM_SCHEDULER_NAME", conflicts_with = "config")]
-        scheduler_name: Option<String>,
-        /// percentageOfNodesToScore (0-100, 0: upstream's adaptive default);
-        /// overrides the configuration file's top-level value.
-        #[arg(long, env = "WASM_SCHEDULER_PERCENTAGE_OF_NODES_TO_SCORE",
-              value_parser = clap::value_parser!(u32).range(0..=100))]
-        percentage_of_nodes_to_score: Option<u32>,
-        /// Worker threads, each with its own plugin instances (default: CPUs).
-        #[arg(long, env = "WASM_SCHEDULER_PARALLELISM",
-              value_parser = clap::value_parser!(u64).range(1..=256))]
-        parallelism: Option<u64>,
-        #[command(flatten)]
-        sets: SetFlags,
-        /// Where /metrics, /healthz, /readyz and /debug/plugin-set are served.
-        #[arg(
-            long,
-            env = "WASM_SCHEDULER_HTTP_ADDR",
-            default_value = "0.0.0.0:10251"
-        )]
-        http_addr: SocketAddr,
-    },
+    Run(Box<RunArgs>),
+}
+
+/// The flags of `run`.
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Scheduler configuration (YAML, `kind: SchedulerConfiguration`);
+    /// unset: one profile, `wasm-scheduler`, with the built-in plugins.
+    #[arg(long, env = "WASM_SCHEDULER_CONFIG")]
+    config: Option<PathBuf>,
+    /// A kubeconfig file; unset: in-cluster config, else KUBECONFIG or ~/.kube/config.
+    #[arg(long, env = "WASM_SCHEDULER_KUBECONFIG")]
+    kubeconfig: Option<PathBuf>,
+    /// The schedulerName of the one profile (only without --config).
+    #[arg(long, env = "WASM_SCHEDULER_NAME", conflicts_with = "config")]
+    scheduler_name: Option<String>,
+    /// percentageOfNodesToScore (0-100, 0: upstream's adaptive default);
+    /// overrides the configuration file's top-level value.
+    #[arg(long, env = "WASM_SCHEDULER_PERCENTAGE_OF_NODES_TO_SCORE",
+          value_parser = clap::value_parser!(u32).range(0..=100))]
+    percentage_of_nodes_to_score: Option<u32>,
+    /// Worker threads, each with its own plugin instances (default: CPUs).
+    #[arg(long, env = "WASM_SCHEDULER_PARALLELISM",
+          value_parser = clap::value_parser!(u64).range(1..=256))]
+    parallelism: Option<u64>,
+    #[command(flatten)]
+    sets: SetFlags,
+    #[command(flatten)]
+    election: ElectionFlags,
+    /// Where /metrics, /healthz, /readyz and /debug/plugin-set are served.
+    #[arg(
+        long,
+        env = "WASM_SCHEDULER_HTTP_ADDR",
+        default_value = "0.0.0.0:10251"
+    )]
+    http_addr: SocketAddr,
+}
+
+/// Leader election, with kube-scheduler's flag names and defaults.
+#[derive(clap::Args)]
+struct ElectionFlags {
+    /// Schedule only while holding the Lease; `--leader-elect=false` for a
+    /// single replica.
+    #[arg(long, env = "WASM_SCHEDULER_LEADER_ELECT", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    leader_elect: bool,
+    /// The Lease's name.
+    #[arg(long, default_value = "wasm-scheduler")]
+    leader_elect_resource_name: String,
+    /// The Lease's namespace (default: the kubeconfig's or service account's).
+    #[arg(long)]
+    leader_elect_resource_namespace: Option<String>,
+    /// How long a Lease not renewed stays with its holder.
+    #[arg(long, default_value = "15s", value_parser = duration)]
+    leader_elect_lease_duration: std::time::Duration,
+    /// How long a leader keeps leading without a successful renewal.
+    #[arg(long, default_value = "10s", value_parser = duration)]
+    leader_elect_renew_deadline: std::time::Duration,
+    /// How often candidates try and the leader renews.
+    #[arg(long, default_value = "2s", value_parser = duration)]
+    leader_elect_retry_period: std::time::Duration,
+}
+
+fn duration(s: &str) -> Result<std::time::Duration, String> {
+    wasm_scheduler::config::parse_duration(s)
 }
 
 /// Where hot-swapped plugin sets come from (at most one source).
@@ -207,15 +243,17 @@ async fn main() -> anyhow::Result<()> {
                 "playground done"
             );
         }
-        Command::Run {
-            config,
-            kubeconfig,
-            scheduler_name,
-            percentage_of_nodes_to_score,
-            parallelism,
-            sets,
-            http_addr,
-        } => {
+        Command::Run(args) => {
+            let RunArgs {
+                config,
+                kubeconfig,
+                scheduler_name,
+                percentage_of_nodes_to_score,
+                parallelism,
+                sets,
+                election,
+                http_addr,
+            } = *args;
             let settings = configuration(
                 config.as_deref(),
                 scheduler_name,
@@ -255,9 +293,36 @@ async fn main() -> anyhow::Result<()> {
                 },
                 stop.clone(),
             ));
-            let scheduled = scheduler::run_with_sets(client, options, profiles, feed, stop)
-                .await
-                .context("scheduler failed");
+            let scheduled = if election.leader_elect {
+                let lease = LeaseConfig {
+                    namespace: election
+                        .leader_elect_resource_namespace
+                        .unwrap_or_else(|| client.default_namespace().to_string()),
+                    name: election.leader_elect_resource_name,
+                    identity: options.identity.clone(),
+                    lease_duration: election.leader_elect_lease_duration,
+                    renew_deadline: election.leader_elect_renew_deadline,
+                    retry_period: election.leader_elect_retry_period,
+                };
+                // A standby waiting for the Lease is healthy and ready.
+                options.health.set_ready(true);
+                let scheduler_client = client.clone();
+                let (ended, result) = leader::lead(client, lease, stop.clone(), |leading| {
+                    scheduler::run_with_sets(scheduler_client, options, profiles, feed, leading)
+                })
+                .await;
+                match (ended, result) {
+                    (Ended::Lost, _) => Err(anyhow::anyhow!(
+                        "lost the leader election lease; exiting so that a standby takes over"
+                    )),
+                    (_, Some(r)) => r.context("scheduler failed"),
+                    (_, None) => Ok(()),
+                }
+            } else {
+                scheduler::run_with_sets(client, options, profiles, feed, stop)
+                    .await
+                    .context("scheduler failed")
+            };
             endpoints.await?.context("endpoints failed")?;
             scheduled?;
         }

@@ -6,7 +6,7 @@
 use crate::cluster::ClusterState;
 use crate::config::SchedulerConfig;
 use crate::cycle::{Cycle, Outcome};
-use crate::events::{self, Involved, chain};
+use crate::events::{self, Involved, Reporter, chain};
 use crate::health::Health;
 use crate::metrics::Metrics;
 use crate::model;
@@ -45,6 +45,8 @@ pub struct Options {
     pub metrics: Arc<Metrics>,
     /// Where the scheduler reports readiness and liveness (`/readyz`, `/healthz`).
     pub health: Health,
+    /// This replica's name in Events (`reportingInstance`) and on the Lease.
+    pub identity: String,
 }
 
 impl Default for Options {
@@ -55,6 +57,7 @@ impl Default for Options {
             max_backoff: crate::queue::MAX_BACKOFF,
             metrics: Arc::default(),
             health: Health::default(),
+            identity: crate::leader::identity(),
         }
     }
 }
@@ -134,6 +137,7 @@ struct Shared {
     names: HashSet<String>,
     metrics: Arc<Metrics>,
     health: Health,
+    identity: String,
     /// A loaded set waiting to be swapped in, and who waits for the swap.
     swap: Mutex<Option<(PreparedSet, oneshot::Sender<Swapped>)>>,
     /// Caps the API writes (bindings, events, status patches) in flight, as
@@ -153,6 +157,15 @@ pub const MAX_WRITES_IN_FLIGHT: usize = 32;
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Who signs an Event: the profile (`component`) and this replica.
+    fn reporter<'a>(&'a self, component: &'a str) -> Reporter<'a> {
+        Reporter {
+            client: &self.client,
+            component,
+            instance: &self.identity,
+        }
     }
 }
 
@@ -225,8 +238,10 @@ pub async fn run_with_sets(
         writes: Semaphore::new(MAX_WRITES_IN_FLIGHT),
         metrics: options.metrics.clone(),
         health: options.health.clone(),
+        identity: options.identity.clone(),
         swap: Mutex::new(None),
     });
+    shared.health.set_ready(false);
     let mut watchers = JoinSet::new();
     watchers.spawn(watch_nodes(shared.clone(), stop.clone()));
     watchers.spawn(watch_pods(shared.clone(), stop.clone()));
@@ -494,8 +509,7 @@ async fn load_sets(
         });
         if let Some(about) = involved(&origin) {
             events::record(
-                &shared.client,
-                &component,
+                &shared.reporter(&component),
                 &about,
                 "Normal",
                 "PluginSetLoaded",
@@ -560,8 +574,7 @@ async fn reject(
         .inc();
     if let Some(about) = involved(origin) {
         events::record(
-            &shared.client,
-            component,
+            &shared.reporter(component),
             &about,
             "Warning",
             "PluginSetRejected",
@@ -658,8 +671,7 @@ async fn bind(
             let message = format!("Successfully assigned {ns}/{name} to {node}");
             tracing::info!(pod = %format!("{ns}/{name}"), %node, "{message}");
             events::record(
-                &shared.client,
-                &component,
+                &shared.reporter(&component),
                 &Involved::pod(&pod),
                 "Normal",
                 "Scheduled",
@@ -705,8 +717,7 @@ async fn report_failure(shared: Arc<Shared>, component: String, pod: Pod, messag
         tracing::warn!(pod = %key, error = %chain(&e), "cannot set the PodScheduled condition");
     }
     events::record(
-        &shared.client,
-        &component,
+        &shared.reporter(&component),
         &Involved::pod(&pod),
         "Warning",
         "FailedScheduling",
