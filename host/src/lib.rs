@@ -20,4 +20,5 @@ pub mod quantity;
 pub mod queue;
 pub mod runtime;
 pub mod scheduler;
+pub mod telemetry;
 pub mod workers;

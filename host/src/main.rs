@@ -14,11 +14,21 @@ use wasm_scheduler::plugin_set::status::SetStatus;
 use wasm_scheduler::profile::Profile;
 use wasm_scheduler::runtime::PluginRuntime;
 use wasm_scheduler::scheduler::{self, Options, SetFeed, SetSource};
+use wasm_scheduler::telemetry::{self, LogFormat};
 
 /// A Kubernetes scheduler whose placement logic runs as sandboxed WebAssembly components.
 #[derive(Parser)]
 #[command(version, about)]
 struct Cli {
+    /// Log lines as text (default) or one JSON object per line; RUST_LOG filters.
+    #[arg(
+        long,
+        global = true,
+        env = "WASM_SCHEDULER_LOG_FORMAT",
+        value_enum,
+        default_value_t
+    )]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -213,14 +223,10 @@ fn stop_on_signal() -> watch::Receiver<bool> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let cli = Cli::parse();
+    telemetry::init(cli.log_format);
     let stop = stop_on_signal();
-    match Cli::parse().command {
+    match cli.command {
         Command::Playground {
             addr,
             kubeconfig,
