@@ -28,6 +28,22 @@ const DEFAULT_WATCH_TIMEOUT: Duration = Duration::from_secs(1800);
 pub(crate) struct Shared {
     pub(crate) store: Arc<Store>,
     pub(crate) faults: Arc<Faults>,
+    pub(crate) audit: Arc<crate::audit::AuditLog>,
+}
+
+/// RBAC's verb for a request.
+fn verb(method: &Method, named: bool, watch: bool) -> &'static str {
+    match (method.as_str(), named) {
+        ("GET", true) => "get",
+        ("GET", false) if watch => "watch",
+        ("GET", false) => "list",
+        ("POST", _) => "create",
+        ("PUT", _) => "update",
+        ("PATCH", _) => "patch",
+        ("DELETE", true) => "delete",
+        ("DELETE", false) => "deletecollection",
+        _ => "unknown",
+    }
 }
 
 struct Target {
@@ -180,6 +196,22 @@ fn serve(
         Route::Object(t) => t,
     };
     let r = t.resource;
+    let user = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("anonymous");
+    let watching = matches!(query.get("watch").map(String::as_str), Some("true" | "1"));
+    shared.audit.record(crate::audit::Access {
+        user: user.to_string(),
+        verb: verb(method, t.name.is_some(), watching),
+        group: r.group,
+        resource: match &t.sub {
+            Some(sub) => format!("{}/{sub}", r.plural),
+            None => r.plural.to_string(),
+        },
+        namespace: t.namespace.clone(),
+    });
     if r.namespaced && t.name.is_some() && t.namespace.is_none() {
         return Err(ApiError::bad_request(format!(
             "{} is namespaced: use /namespaces/<ns>/{}",

@@ -4,6 +4,7 @@
 //! writes and double binds, selectors, the `status` and `binding`
 //! subresources). It backs the tests and the playground.
 
+pub mod audit;
 mod error;
 mod faults;
 mod http;
@@ -12,6 +13,7 @@ pub mod resources;
 pub mod selectors;
 mod store;
 
+pub use audit::{Access, AuditLog};
 pub use error::ApiError;
 pub use faults::Faults;
 pub use store::{EventType, Part, PatchKind, Store, WatchEvent};
@@ -31,6 +33,7 @@ pub struct ApiServer {
     addr: SocketAddr,
     store: Arc<Store>,
     faults: Arc<Faults>,
+    audit: Arc<audit::AuditLog>,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -46,9 +49,11 @@ impl ApiServer {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let faults = Arc::new(Faults::default());
+        let audit = Arc::new(audit::AuditLog::default());
         let shared = Arc::new(http::Shared {
             store: store.clone(),
             faults: faults.clone(),
+            audit: audit.clone(),
         });
         let app = axum::Router::new()
             .fallback(http::handle)
@@ -66,6 +71,7 @@ impl ApiServer {
             addr,
             store,
             faults,
+            audit,
             stop: Some(stop),
             task: Some(task),
         })
@@ -84,6 +90,11 @@ impl ApiServer {
     /// The fault switches.
     pub fn faults(&self) -> &Faults {
         &self.faults
+    }
+
+    /// Who asked for what (RBAC's verbs and resources), by bearer token.
+    pub fn audit(&self) -> &audit::AuditLog {
+        &self.audit
     }
 
     /// A kubeconfig for `kubectl --kubeconfig`.

@@ -13,6 +13,10 @@ use crate::workers::{WorkerThreads, Workers, WorkersError};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 
+/// A manifest `module` with this prefix names a built-in plugin
+/// (`builtin:NodeResourcesFit`) instead of a file of the set.
+pub const BUILTIN_PREFIX: &str = "builtin:";
+
 /// The step of the pipeline at which a set was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Step {
@@ -187,13 +191,22 @@ pub fn prepare(raw: &RawSet, cx: &LoadContext<'_>) -> Result<PreparedSet, SetErr
             .as_ref()
             .map(|m| m.display().to_string())
             .unwrap_or_default();
-        let bytes = raw
-            .modules
-            .get(&module)
-            .ok_or_else(|| SetError::MissingModule {
-                plugin: p.name.clone(),
-                module: module.clone(),
-            })?;
+        // `builtin:<Name>` names a plugin compiled into the scheduler, so a
+        // set can reweigh or reconfigure the defaults without shipping wasm.
+        let builtin = module
+            .strip_prefix(BUILTIN_PREFIX)
+            .and_then(crate::builtin::find)
+            .map(|b| b.wasm);
+        let bytes: &[u8] = match builtin {
+            Some(wasm) => wasm,
+            None => raw
+                .modules
+                .get(&module)
+                .ok_or_else(|| SetError::MissingModule {
+                    plugin: p.name.clone(),
+                    module: module.clone(),
+                })?,
+        };
         let actual = hex::encode(Sha256::digest(bytes));
         if let Some(pin) = &p.sha256
             && !pin.eq_ignore_ascii_case(&actual)
