@@ -147,3 +147,21 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> anyhow::Result<
         .unwrap_or_default();
     Ok((code, body))
 }
+
+/// The scheduler's HTTP endpoints on a free local port, until the returned
+/// sender sends `true`; the task returns how serving ended.
+pub async fn serve_endpoints(
+    endpoints: wasm_scheduler::endpoints::Endpoints,
+) -> anyhow::Result<(
+    std::net::SocketAddr,
+    tokio::sync::watch::Sender<bool>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let task = tokio::spawn(wasm_scheduler::endpoints::serve(
+        listener, endpoints, stopped,
+    ));
+    Ok((addr, stop, task))
+}

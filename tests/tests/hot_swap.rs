@@ -8,11 +8,11 @@ use kube::api::{Api, ListParams, PostParams};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::time::Duration;
-use wasm_scheduler::endpoints::{self, Endpoints};
+use wasm_scheduler::endpoints::Endpoints;
 use wasm_scheduler::plugin_set::status::SetStatus;
 use wasm_scheduler::profile::Profile;
 use wasm_scheduler::scheduler::{Options, SetFeed, SetSource};
-use wasm_scheduler_tests::e2e::{Harness, eventually, http_get, node_of, pod};
+use wasm_scheduler_tests::e2e::{Harness, eventually, http_get, node_of, pod, serve_endpoints};
 use wasm_scheduler_tests::sets::{Set, configmaps, feed, gate, manifest, put_set, spread};
 use wasm_scheduler_tests::{runtime, wasm};
 
@@ -48,48 +48,60 @@ async fn start(nodes: &[Node], feed: SetFeed, first: Option<Set>) -> anyhow::Res
     .await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_configmap_update_changes_placement_without_a_restart() -> anyhow::Result<()> {
-    let (feed, status) = feed(configmaps());
-    let nodes = [node("big", "8", None), node("small", "2", Some("b"))];
-    let h = start(&nodes, feed, Some(spread())).await?;
-    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
-    loads_reach(&status, 1).await;
+/// Under the first set (spread) a pod goes to `big`; `swap` installs
+/// `gate("b")`; once it is loaded the next pod goes to `small`.
+async fn placement_follows_the_swap<F, Fut>(
+    pods: &Api<Pod>,
+    status: &SetStatus,
+    swap: F,
+) -> anyhow::Result<()>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    loads_reach(status, 1).await;
     pods.create(
         &PostParams::default(),
         &pod("under-a", "wasm-scheduler", "1"),
     )
     .await?;
     assert_eq!(
-        eventually("under-a", || node_of(&pods, "under-a")).await,
+        eventually("under-a", || node_of(pods, "under-a")).await,
         "big"
     );
-
-    put_set(h.client.clone(), &gate("b")).await?;
-    loads_reach(&status, 2).await;
+    swap().await?;
+    loads_reach(status, 2).await;
     pods.create(
         &PostParams::default(),
         &pod("under-b", "wasm-scheduler", "1"),
     )
     .await?;
     assert_eq!(
-        eventually("under-b", || node_of(&pods, "under-b")).await,
+        eventually("under-b", || node_of(pods, "under-b")).await,
         "small"
     );
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_update_changes_placement_without_a_restart() -> anyhow::Result<()> {
+    let (feed, status) = feed(configmaps());
+    let nodes = [node("big", "8", None), node("small", "2", Some("b"))];
+    let h = start(&nodes, feed, Some(spread())).await?;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    let client = h.client.clone();
+    placement_follows_the_swap(&pods, &status, || async move {
+        put_set(client, &gate("b")).await
+    })
+    .await?;
 
     // The same report is served as JSON on /debug/plugin-set.
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let http = tokio::spawn(endpoints::serve(
-        listener,
-        Endpoints {
-            metrics: Default::default(),
-            health: Default::default(),
-            sets: Some(status.clone()),
-        },
-        http_stopped,
-    ));
+    let (addr, stop_http, http) = serve_endpoints(Endpoints {
+        metrics: Default::default(),
+        health: Default::default(),
+        sets: Some(status.clone()),
+    })
+    .await?;
     let (code, body) = http_get(addr, "/debug/plugin-set").await?;
     let served: serde_json::Value = serde_json::from_str(&body)?;
     assert_eq!(code, 200);
@@ -187,28 +199,10 @@ async fn a_mounted_directory_swapped_the_kubelet_way_changes_placement() -> anyh
     let nodes = [node("big", "8", None), node("small", "2", Some("b"))];
     let h = start(&nodes, feed, None).await?;
     let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
-    loads_reach(&status, 1).await;
-    pods.create(
-        &PostParams::default(),
-        &pod("under-a", "wasm-scheduler", "1"),
-    )
+    placement_follows_the_swap(&pods, &status, || async {
+        kubelet_write(&dir, 2, &as_files(gate("b")))
+    })
     .await?;
-    assert_eq!(
-        eventually("under-a", || node_of(&pods, "under-a")).await,
-        "big"
-    );
-
-    kubelet_write(&dir, 2, &as_files(gate("b")))?;
-    loads_reach(&status, 2).await;
-    pods.create(
-        &PostParams::default(),
-        &pod("under-b", "wasm-scheduler", "1"),
-    )
-    .await?;
-    assert_eq!(
-        eventually("under-b", || node_of(&pods, "under-b")).await,
-        "small"
-    );
     assert!(
         status
             .report()

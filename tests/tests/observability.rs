@@ -5,10 +5,12 @@
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, PostParams};
 use std::time::Duration;
-use wasm_scheduler::endpoints::{self, Endpoints};
+use wasm_scheduler::endpoints::Endpoints;
 use wasm_scheduler::profile::Profile;
 use wasm_scheduler::scheduler::Options;
-use wasm_scheduler_tests::e2e::{Harness, eventually, http_get, node, node_of, pod};
+use wasm_scheduler_tests::e2e::{
+    Harness, eventually, http_get, node, node_of, pod, serve_endpoints,
+};
 use wasm_scheduler_tests::runtime;
 
 /// The value of the sample `series` (name and labels exactly as exposed).
@@ -20,18 +22,12 @@ fn sample(text: &str, series: &str) -> Option<f64> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readyz_waits_for_the_caches_and_metrics_count_what_happened() -> anyhow::Result<()> {
     let options = Options::default();
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(endpoints::serve(
-        listener,
-        Endpoints {
-            metrics: options.metrics.clone(),
-            health: options.health.clone(),
-            sets: None,
-        },
-        http_stopped,
-    ));
+    let (addr, stop_http, server) = serve_endpoints(Endpoints {
+        metrics: options.metrics.clone(),
+        health: options.health.clone(),
+        sets: None,
+    })
+    .await?;
     let (code, body) = http_get(addr, "/readyz").await?;
     assert_eq!(
         code, 503,
