@@ -324,6 +324,16 @@ pub(crate) fn check_plugins(
     Ok(())
 }
 
+/// The first YAML block after `heading` in the README: the examples there
+/// are checked by tests, so the documentation cannot drift from the parser.
+#[cfg(test)]
+pub(crate) fn readme_yaml(heading: &str) -> &'static str {
+    let readme = include_str!("../../README.md");
+    let section = &readme[readme.find(heading).expect("README section")..];
+    let start = section.find("```yaml\n").expect("yaml block") + "```yaml\n".len();
+    &section[start..start + section[start..].find("```").expect("block end")]
+}
+
 fn check_percentage(p: Option<u32>) -> Result<(), String> {
     match p {
         Some(p) if p > 100 => Err(format!("{p} is not 0–100")),
@@ -529,10 +539,7 @@ profiles:
 
     #[test]
     fn the_readme_example_is_valid() {
-        let readme = include_str!("../../README.md");
-        let section = &readme[readme.find("### The configuration file").expect("section")..];
-        let start = section.find("```yaml\n").expect("yaml block") + "```yaml\n".len();
-        let yaml = &section[start..start + section[start..].find("```").expect("block end")];
+        let yaml = readme_yaml("### The configuration file");
         let c = SchedulerConfig::from_yaml(yaml, "README.md").unwrap();
         assert_eq!(c.profiles.len(), 2);
         assert_eq!(c.percentage_for(&c.profiles[0]), None);

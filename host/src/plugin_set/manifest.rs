@@ -84,10 +84,7 @@ plugins:
 
     #[test]
     fn the_readme_example_is_valid() {
-        let readme = include_str!("../../../README.md");
-        let section = &readme[readme.find("## Ship a plugin").expect("section")..];
-        let start = section.find("```yaml\n").expect("yaml block") + "```yaml\n".len();
-        let yaml = &section[start..start + section[start..].find("```").expect("block end")];
+        let yaml = crate::config::readme_yaml("## Ship a plugin");
         let m = Manifest::parse(yaml, "README.md").unwrap();
         let names: Vec<&str> = m.plugins.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["Gate", "NodeResourcesFit"]);
