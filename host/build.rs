@@ -10,6 +10,9 @@ const PLUGINS: &[&str] = &[
     "node-resources-fit",
     "taint-toleration",
     "node-label-gate",
+    "node-name",
+    "node-unschedulable",
+    "node-ports",
     "fault-plugin",
     "busy-plugin",
 ];

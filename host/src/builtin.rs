@@ -18,14 +18,39 @@ pub struct BuiltinPlugin {
 }
 
 /// The default plugin set, with upstream's weights, in upstream's filter order
-/// (a node is reported by the first filter it fails).
+/// (a node is reported by the first filter it fails). Weights matter only for
+/// the plugins that score (TaintToleration, NodeResourcesFit).
 pub const DEFAULT_SET: &[BuiltinPlugin] = &[
+    BuiltinPlugin {
+        name: "NodeUnschedulable",
+        weight: 1,
+        wasm: include_bytes!(concat!(
+            env!("WASM_SCHEDULER_PLUGIN_DIR"),
+            "/node_unschedulable.wasm"
+        )),
+    },
+    BuiltinPlugin {
+        name: "NodeName",
+        weight: 1,
+        wasm: include_bytes!(concat!(
+            env!("WASM_SCHEDULER_PLUGIN_DIR"),
+            "/node_name.wasm"
+        )),
+    },
     BuiltinPlugin {
         name: "TaintToleration",
         weight: 3,
         wasm: include_bytes!(concat!(
             env!("WASM_SCHEDULER_PLUGIN_DIR"),
             "/taint_toleration.wasm"
+        )),
+    },
+    BuiltinPlugin {
+        name: "NodePorts",
+        weight: 1,
+        wasm: include_bytes!(concat!(
+            env!("WASM_SCHEDULER_PLUGIN_DIR"),
+            "/node_ports.wasm"
         )),
     },
     BuiltinPlugin {

@@ -94,7 +94,8 @@ pub struct ProfileConfig {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PluginConfig {
     /// The name in logs, events and metrics. Without `module`, the name of a
-    /// built-in plugin (`TaintToleration`, `NodeResourcesFit`).
+    /// built-in plugin (`NodeUnschedulable`, `NodeName`, `TaintToleration`,
+    /// `NodePorts`, `NodeResourcesFit`).
     pub name: String,
     /// A `.wasm` component file; relative paths are read from the
     /// configuration file's directory.
