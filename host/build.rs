@@ -13,6 +13,7 @@ const PLUGINS: &[&str] = &[
     "node-name",
     "node-unschedulable",
     "node-ports",
+    "node-affinity",
     "fault-plugin",
     "busy-plugin",
 ];

@@ -19,7 +19,7 @@ pub struct BuiltinPlugin {
 
 /// The default plugin set, with upstream's weights, in upstream's filter order
 /// (a node is reported by the first filter it fails). Weights matter only for
-/// the plugins that score (TaintToleration, NodeResourcesFit).
+/// the plugins that score (TaintToleration, NodeAffinity, NodeResourcesFit).
 pub const DEFAULT_SET: &[BuiltinPlugin] = &[
     BuiltinPlugin {
         name: "NodeUnschedulable",
@@ -43,6 +43,14 @@ pub const DEFAULT_SET: &[BuiltinPlugin] = &[
         wasm: include_bytes!(concat!(
             env!("WASM_SCHEDULER_PLUGIN_DIR"),
             "/taint_toleration.wasm"
+        )),
+    },
+    BuiltinPlugin {
+        name: "NodeAffinity",
+        weight: 2,
+        wasm: include_bytes!(concat!(
+            env!("WASM_SCHEDULER_PLUGIN_DIR"),
+            "/node_affinity.wasm"
         )),
     },
     BuiltinPlugin {

@@ -95,7 +95,7 @@ pub struct ProfileConfig {
 pub struct PluginConfig {
     /// The name in logs, events and metrics. Without `module`, the name of a
     /// built-in plugin (`NodeUnschedulable`, `NodeName`, `TaintToleration`,
-    /// `NodePorts`, `NodeResourcesFit`).
+    /// `NodeAffinity`, `NodePorts`, `NodeResourcesFit`).
     pub name: String,
     /// A `.wasm` component file; relative paths are read from the
     /// configuration file's directory.

@@ -5,7 +5,10 @@
 use wasm_scheduler::runtime::PluginSpec;
 use wasm_scheduler::runtime::wit::Code;
 use wasm_scheduler_sdk::fixtures::{node, pod, toleration};
-use wasm_scheduler_sdk::types::{HostPort, Node, Pod, TaintEffect, TolerationOperator};
+use wasm_scheduler_sdk::types::{
+    HostPort, KeyValue, Node, NodeAffinity, NodeSelectorOperator, NodeSelectorRequirement,
+    NodeSelectorTerm, Pod, PreferredSchedulingTerm, TaintEffect, TolerationOperator,
+};
 use wasm_scheduler_tests::{FixtureNode, full_sync, load, rejected};
 
 /// The verdict of `plugin` (a workspace crate) for `pod` on one node:
@@ -203,4 +206,339 @@ fn node_ports_as_upstream() {
         n.usage.host_ports = ports(used);
         assert_eq!(verdict("node-ports", "NodePorts", n, &p), want, "{case}");
     }
+}
+
+fn req(key: &str, operator: NodeSelectorOperator, values: &[&str]) -> NodeSelectorRequirement {
+    NodeSelectorRequirement {
+        key: key.into(),
+        operator,
+        values: values.iter().map(|v| v.to_string()).collect(),
+    }
+}
+
+fn term(
+    exprs: Vec<NodeSelectorRequirement>,
+    fields: Vec<NodeSelectorRequirement>,
+) -> NodeSelectorTerm {
+    NodeSelectorTerm {
+        match_expressions: exprs,
+        match_fields: fields,
+    }
+}
+
+fn required(terms: Option<Vec<NodeSelectorTerm>>) -> Pod {
+    let mut p = pod("p");
+    p.node_affinity = Some(NodeAffinity {
+        required: terms,
+        preferred: Vec::new(),
+    });
+    p
+}
+
+fn selector(p: Pod, pairs: &[(&str, &str)]) -> Pod {
+    let mut p = p;
+    p.node_selector = pairs
+        .iter()
+        .map(|(k, v)| KeyValue {
+            key: k.to_string(),
+            value: v.to_string(),
+        })
+        .collect();
+    p
+}
+
+fn labelled(name: &str, labels: &[(&str, &str)]) -> Node {
+    labels
+        .iter()
+        .fold(node(name), |n, (k, v)| n.with_label(k, v))
+}
+
+/// `pkg/scheduler/framework/plugins/nodeaffinity/node_affinity_test.go`
+/// (`TestNodeAffinity`): the cases on `nodeSelector`, required terms and
+/// `matchFields`. Left out: the invalid-label-value case (the API server
+/// rejects such a pod before a scheduler sees it) and the cases on the
+/// plugin's `addedAffinity` argument, which this plugin does not take yet.
+#[test]
+fn node_affinity_filter_as_upstream() {
+    use NodeSelectorOperator::{Exists, Gt, In, NotIn};
+    let fail = fails(
+        Code::UnschedulableAndUnresolvable,
+        "node(s) didn't match Pod's node affinity/selector",
+    );
+    let foo_bar = [("foo", "bar")];
+    let cases: Vec<(&str, Pod, Node, Verdict)> = vec![
+        (
+            "missing labels",
+            selector(pod("p"), &foo_bar),
+            node("node1"),
+            fail.clone(),
+        ),
+        (
+            "same labels",
+            selector(pod("p"), &foo_bar),
+            labelled("node1", &foo_bar),
+            None,
+        ),
+        (
+            "node labels are superset",
+            selector(pod("p"), &foo_bar),
+            labelled("node1", &[("foo", "bar"), ("baz", "blah")]),
+            None,
+        ),
+        (
+            "node labels are subset",
+            selector(pod("p"), &[("foo", "bar"), ("baz", "blah")]),
+            labelled("node1", &foo_bar),
+            fail.clone(),
+        ),
+        (
+            "Pod with matchExpressions using In operator that matches the existing node",
+            required(Some(vec![term(
+                vec![req("foo", In, &["bar", "value2"])],
+                vec![],
+            )])),
+            labelled("node1", &foo_bar),
+            None,
+        ),
+        (
+            "Pod with matchExpressions using Gt operator that matches the existing node",
+            required(Some(vec![term(
+                vec![req("kernel-version", Gt, &["0204"])],
+                vec![],
+            )])),
+            labelled("node1", &[("kernel-version", "0206")]),
+            None,
+        ),
+        (
+            "Pod with matchExpressions using NotIn operator that matches the existing node",
+            required(Some(vec![term(
+                vec![req("mem-type", NotIn, &["DDR", "DDR2"])],
+                vec![],
+            )])),
+            labelled("node1", &[("mem-type", "DDR3")]),
+            None,
+        ),
+        (
+            "Pod with matchExpressions using Exists operator that matches the existing node",
+            required(Some(vec![term(vec![req("GPU", Exists, &[])], vec![])])),
+            labelled("node1", &[("GPU", "NVIDIA-GRID-K1")]),
+            None,
+        ),
+        (
+            "Pod with affinity that don't match node's labels won't schedule onto the node",
+            required(Some(vec![term(
+                vec![req("foo", In, &["value1", "value2"])],
+                vec![],
+            )])),
+            labelled("node1", &foo_bar),
+            fail.clone(),
+        ),
+        (
+            "Pod with an empty []NodeSelectorTerm in affinity, can't match the node's labels and won't schedule onto the node",
+            required(Some(vec![])),
+            labelled("node1", &foo_bar),
+            fail.clone(),
+        ),
+        (
+            "Pod with empty MatchExpressions is not a valid value will match no objects and won't schedule onto the node",
+            required(Some(vec![term(vec![], vec![])])),
+            labelled("node1", &foo_bar),
+            fail.clone(),
+        ),
+        (
+            "Pod with no Affinity will schedule onto a node",
+            pod("p"),
+            labelled("node1", &foo_bar),
+            None,
+        ),
+        (
+            "Pod with Affinity but nil NodeSelector will schedule onto a node",
+            required(None),
+            labelled("node1", &foo_bar),
+            None,
+        ),
+        (
+            "Pod with multiple matchExpressions ANDed that matches the existing node",
+            required(Some(vec![term(
+                vec![
+                    req("GPU", Exists, &[]),
+                    req("GPU", NotIn, &["AMD", "INTER"]),
+                ],
+                vec![],
+            )])),
+            labelled("node1", &[("GPU", "NVIDIA-GRID-K1")]),
+            None,
+        ),
+        (
+            "Pod with multiple matchExpressions ANDed that doesn't match the existing node",
+            required(Some(vec![term(
+                vec![req("GPU", Exists, &[]), req("GPU", In, &["AMD", "INTER"])],
+                vec![],
+            )])),
+            labelled("node1", &[("GPU", "NVIDIA-GRID-K1")]),
+            fail.clone(),
+        ),
+        (
+            "Pod with multiple NodeSelectorTerms ORed in affinity, matches the node's labels and will schedule onto the node",
+            required(Some(vec![
+                term(vec![req("foo", In, &["bar", "value2"])], vec![]),
+                term(vec![req("diffkey", In, &["wrong", "value2"])], vec![]),
+            ])),
+            labelled("node1", &foo_bar),
+            None,
+        ),
+        (
+            "Pod with an Affinity and a PodSpec.NodeSelector(the old thing that we are deprecating) both are satisfied, will schedule onto the node",
+            selector(
+                required(Some(vec![term(vec![req("foo", Exists, &[])], vec![])])),
+                &foo_bar,
+            ),
+            labelled("node1", &foo_bar),
+            None,
+        ),
+        (
+            "Pod with an Affinity matches node's labels but the PodSpec.NodeSelector(the old thing that we are deprecating) is not satisfied, won't schedule onto the node",
+            selector(
+                required(Some(vec![term(vec![req("foo", Exists, &[])], vec![])])),
+                &foo_bar,
+            ),
+            labelled("node1", &[("foo", "barrrrrr")]),
+            fail.clone(),
+        ),
+        (
+            "Pod with matchFields using In operator that matches the existing node",
+            required(Some(vec![term(
+                vec![],
+                vec![req("metadata.name", In, &["node1"])],
+            )])),
+            node("node1"),
+            None,
+        ),
+        (
+            "Pod with matchFields using In operator that does not match the existing node",
+            required(Some(vec![term(
+                vec![],
+                vec![req("metadata.name", In, &["node1"])],
+            )])),
+            node("node2"),
+            fail.clone(),
+        ),
+        (
+            "Pod with two terms: matchFields does not match, but matchExpressions matches",
+            required(Some(vec![
+                term(vec![], vec![req("metadata.name", In, &["node1"])]),
+                term(vec![req("foo", In, &["bar"])], vec![]),
+            ])),
+            labelled("node2", &foo_bar),
+            None,
+        ),
+        (
+            "Pod with one term: matchFields does not match, but matchExpressions matches",
+            required(Some(vec![term(
+                vec![req("foo", In, &["bar"])],
+                vec![req("metadata.name", In, &["node1"])],
+            )])),
+            labelled("node2", &foo_bar),
+            fail.clone(),
+        ),
+        (
+            "Pod with one term: both matchFields and matchExpressions match",
+            required(Some(vec![term(
+                vec![req("foo", In, &["bar"])],
+                vec![req("metadata.name", In, &["node1"])],
+            )])),
+            labelled("node1", &foo_bar),
+            None,
+        ),
+        (
+            "Pod with two terms: both matchFields and matchExpressions do not match",
+            required(Some(vec![
+                term(vec![], vec![req("metadata.name", In, &["node1"])]),
+                term(vec![req("foo", In, &["not-match-to-bar"])], vec![]),
+            ])),
+            labelled("node2", &foo_bar),
+            fail.clone(),
+        ),
+    ];
+    assert!(cases.len() >= 10);
+    for (case, p, n, want) in cases {
+        assert_eq!(
+            verdict("node-affinity", "NodeAffinity", n.into(), &p),
+            want,
+            "{case}"
+        );
+    }
+}
+
+/// `TestNodeAffinityPriority` in the same file: raw weights summed over the
+/// matching preferred terms, normalized so the best node gets 100.
+#[test]
+fn node_affinity_score_as_upstream() {
+    use NodeSelectorOperator::In;
+    let preferred = |terms: Vec<(i32, NodeSelectorTerm)>| {
+        let mut p = pod("p");
+        p.node_affinity = Some(NodeAffinity {
+            required: None,
+            preferred: terms
+                .into_iter()
+                .map(|(weight, preference)| PreferredSchedulingTerm { weight, preference })
+                .collect(),
+        });
+        p
+    };
+    let nodes: Vec<FixtureNode> = vec![
+        labelled("node1", &[("foo", "bar")]).into(),
+        labelled("node2", &[("foo", "bar"), ("key", "value"), ("az", "az1")]).into(),
+        labelled("node3", &[("key", "value")]).into(),
+    ];
+    let affinity1 = preferred(vec![(2, term(vec![req("foo", In, &["bar"])], vec![]))]);
+    let affinity3 = preferred(vec![
+        (2, term(vec![req("foo", In, &["bar"])], vec![])),
+        (4, term(vec![req("key", In, &["value"])], vec![])),
+        (
+            5,
+            term(
+                vec![
+                    req("foo", In, &["bar"]),
+                    req("key", In, &["value"]),
+                    req("az", In, &["az1"]),
+                ],
+                vec![],
+            ),
+        ),
+    ]);
+    let mut inst = load("node-affinity", PluginSpec::new("NodeAffinity"))
+        .instantiate()
+        .expect("init");
+    inst.apply(&full_sync(&nodes)).expect("sync");
+    let scores = |inst: &mut wasm_scheduler::runtime::PluginInstance, p: &Pod| {
+        inst.begin_cycle(&wasm_scheduler_tests::pod(p))
+            .expect("begin");
+        let raw = inst.score(&[0, 1, 2]).expect("score");
+        inst.normalize_score(&[0, 1, 2], &raw).expect("normalize")
+    };
+    assert_eq!(
+        scores(&mut inst, &pod("p")),
+        [0, 0, 0],
+        "all nodes are same priority as NodeAffinity is nil"
+    );
+    let only_first: Vec<FixtureNode> = vec![
+        labelled("node1", &[("foo", "bar")]).into(),
+        labelled("node2", &[("key", "value")]).into(),
+        labelled("node3", &[("az", "az1")]).into(),
+    ];
+    let mut first = load("node-affinity", PluginSpec::new("NodeAffinity"))
+        .instantiate()
+        .expect("init");
+    first.apply(&full_sync(&only_first)).expect("sync");
+    assert_eq!(
+        scores(&mut first, &affinity1),
+        [100, 0, 0],
+        "only node1 matches the preferred scheduling requirements of pod"
+    );
+    assert_eq!(
+        scores(&mut inst, &affinity3),
+        [18, 100, 36],
+        "all nodes matches the preferred scheduling requirements of pod but with different priorities"
+    );
 }
