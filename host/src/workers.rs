@@ -79,6 +79,10 @@ pub enum Phase {
 /// One plugin slot per plugin per worker.
 pub struct Workers {
     sets: Vec<Vec<PluginSlot>>,
+    /// Per worker, the deltas it has not applied yet. Worker 0 is kept up
+    /// to date; the others catch up when a cycle is split onto them, so a
+    /// cycle that runs on one worker pays the sync once, not once per worker.
+    pending: Vec<Vec<Delta>>,
     threads: WorkerThreads,
     /// How many workers have the current cycle's pod.
     begun: usize,
@@ -110,6 +114,7 @@ impl Workers {
             })
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Workers {
+            pending: vec![Vec::new(); sets.len()],
             sets,
             threads,
             begun: 1,
@@ -162,12 +167,32 @@ impl Workers {
             .split_for(Phase::Filter, nodes)
             .max(self.split_for(Phase::Score, nodes));
         self.begun = n;
+        self.catch_up(n, full_sync);
         self.each(n, |_, slots| {
             slots
                 .iter_mut()
                 .map(|slot| slot.begin_cycle(pod.clone(), full_sync))
                 .collect()
         })
+    }
+
+    /// Applies the pending deltas of the first `n` workers, side by side.
+    fn catch_up(&mut self, n: usize, full_sync: FullSync<'_>) {
+        let n = n.clamp(1, self.sets.len());
+        if self.pending[..n].iter().all(Vec::is_empty) {
+            return;
+        }
+        let pending: Vec<Vec<Delta>> = self.pending[..n].iter_mut().map(std::mem::take).collect();
+        let pending = &pending;
+        self.each(n, |w, slots| {
+            if !pending[w].is_empty() {
+                for slot in slots {
+                    if let Err(e) = slot.apply(&pending[w], full_sync) {
+                        log_sync_failure(slot, &e);
+                    }
+                }
+            }
+        });
     }
 
     /// Runs `f` over `items` cut into contiguous parts, one per worker the
@@ -236,6 +261,7 @@ impl Workers {
         full_sync: FullSync<'_>,
     ) -> Result<(), PluginError> {
         let all = self.len();
+        self.catch_up(all, full_sync);
         self.each(all, |_, slots| {
             slots
                 .iter_mut()
@@ -245,22 +271,31 @@ impl Workers {
         .collect()
     }
 
-    /// Brings every worker's mirrors up to date; a plugin that fails is
-    /// logged and resynced in full on its next use.
+    /// Brings the first worker's mirrors up to date now and queues the
+    /// deltas for the others (see `pending`); a plugin that fails is logged
+    /// and resynced in full on its next use.
     pub fn apply(&mut self, deltas: &[Delta], full_sync: FullSync<'_>) {
         if deltas.is_empty() {
             return;
         }
-        let all = self.len();
-        self.each(all, |_, slots| {
-            for slot in slots {
-                if let Err(e) = slot.apply(deltas, full_sync) {
-                    log_sync_failure(slot, &e);
-                }
+        for slot in &mut self.sets[0] {
+            if let Err(e) = slot.apply(deltas, full_sync) {
+                log_sync_failure(slot, &e);
             }
-        });
+        }
+        for queue in self.pending.iter_mut().skip(1) {
+            queue.extend_from_slice(deltas);
+        }
+        // A worker idle for long would hold an ever larger queue: catch up.
+        if self.pending.iter().any(|q| q.len() > MAX_PENDING) {
+            let all = self.len();
+            self.catch_up(all, full_sync);
+        }
     }
 }
+
+/// Deltas a worker may owe before it is brought up to date anyway.
+const MAX_PENDING: usize = 4096;
 
 /// `items` cut into `n` contiguous parts of near-equal size, in order.
 pub fn split_even<T>(items: &[T], n: usize) -> Vec<&[T]> {
