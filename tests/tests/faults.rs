@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use wasm_scheduler::runtime::wit::Delta;
 use wasm_scheduler::runtime::{LoadError, PluginError, PluginSlot, PluginSpec};
 use wasm_scheduler_sdk::fixtures::{node, pod};
 use wasm_scheduler_tests::{FixtureNode, full_sync, load, runtime, wasm};
@@ -230,4 +231,24 @@ fn component_of_another_world_is_rejected() {
         "{err:?}"
     );
     assert!(err.to_string().contains("scheduler-plugin@0.1.0"), "{err}");
+}
+
+#[test]
+fn pod_deltas_reach_only_plugins_that_ask_for_them() {
+    let nodes: Vec<FixtureNode> = vec![node("n").into()];
+    let p = wasm_scheduler_tests::pod(&pod("p"));
+    let sync = || full_sync(&nodes);
+    let mut deltas = full_sync(&nodes);
+    deltas.push(Delta::PodAdded((1, 0, p.clone())));
+    let received = |mode: &str| {
+        let mut s = slot(
+            "fault-plugin",
+            PluginSpec::new(mode).with_config(serde_json::json!({"mode": mode})),
+        );
+        s.apply(&deltas, &sync).unwrap();
+        s.begin_cycle(Arc::new(p.clone()), &sync).unwrap();
+        s.score(&[0], &sync).unwrap()[0]
+    };
+    assert_eq!(received("count-pods"), 0, "not asked for: not sent");
+    assert_eq!(received("count-pods-needed"), 1);
 }

@@ -10,6 +10,9 @@ use std::sync::Arc;
 pub struct PluginSlot {
     plugin: Arc<LoadedPlugin>,
     points: ExtensionPoints,
+    /// Whether the plugin asked for pod deltas at `init`; the others never
+    /// pay for lowering pod records they would ignore.
+    needs_pods: bool,
     version: String,
     instance: Option<PluginInstance>,
     /// The current cycle's pod, given again to an instance rebuilt mid-cycle.
@@ -39,6 +42,7 @@ impl PluginSlot {
             plugin: instance.plugin().clone(),
             points: instance.info().extension_points,
             version: instance.info().version.clone(),
+            needs_pods: instance.info().needs.pods,
             instance: Some(instance),
             pod: None,
             rebuilds: 0,
@@ -74,7 +78,7 @@ impl PluginSlot {
     ) -> Result<&mut PluginInstance, PluginError> {
         if self.instance.is_none() {
             let mut fresh = self.plugin.start()?;
-            fresh.apply(&full_sync())?;
+            fresh.apply(&self.wanted(&full_sync()))?;
             if let Some(pod) = &self.pod {
                 fresh.begin_cycle(pod)?;
             }
@@ -124,13 +128,24 @@ impl PluginSlot {
         result
     }
 
+    /// `deltas` without the pod deltas, for a plugin that did not ask for them.
+    fn wanted<'d>(&self, deltas: &'d [Delta]) -> std::borrow::Cow<'d, [Delta]> {
+        let is_pod = |d: &Delta| matches!(d, Delta::PodAdded(_) | Delta::PodRemoved(_));
+        if self.needs_pods || !deltas.iter().any(is_pod) {
+            std::borrow::Cow::Borrowed(deltas)
+        } else {
+            std::borrow::Cow::Owned(deltas.iter().filter(|d| !is_pod(d)).cloned().collect())
+        }
+    }
+
     /// Applies deltas; on failure the instance is dropped and resynced in full next time.
     pub fn apply(
         &mut self,
         deltas: &[Delta],
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<(), PluginError> {
-        let result = self.run("Sync", full_sync, |i| i.apply(deltas));
+        let wanted = self.wanted(deltas);
+        let result = self.run("Sync", full_sync, |i| i.apply(&wanted));
         if result.is_err() {
             // Its mirror may have taken half the deltas: only a full resync is safe.
             self.instance = None;

@@ -4,7 +4,10 @@
 //! can break the contract (wrong result counts). Config `{"mode": M, "at": P}`:
 //! M is `trap`, `loop`, `grow`, `wrong-count`, `bad-reason` or `fail-init`; P is the call that
 //! misbehaves (`filter`, `score` or `apply`; default `filter`). Every other call
-//! behaves: filter passes every node, score gives 1.
+//! behaves: filter passes every node, score gives 1. Two more modes report
+//! what the host sent: `count-pods` (no pod data asked for at `init`) and
+//! `count-pods-needed` (asked for) score every node with the number of
+//! `pod-added` deltas received.
 
 use std::cell::RefCell;
 use wasm_scheduler_sdk::types::{
@@ -16,6 +19,8 @@ thread_local! {
     /// Whether `begin-cycle` was called, as the SDK requires before per-node calls.
     static IN_CYCLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     static CONFIG: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
+    /// `pod-added` deltas received, for the `count-pods` modes.
+    static POD_DELTAS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
 /// The exported component.
@@ -74,13 +79,14 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
         if mode == "fail-init" {
             return Err("fault plugin: init refused by config".to_string());
         }
+        let pods = mode == "count-pods-needed";
         CONFIG.with_borrow_mut(|c| *c = (mode, at));
         Ok(PluginInfo {
             name: "Fault".to_string(),
             version: env!("CARGO_PKG_VERSION").to_string(),
             extension_points: ExtensionPoints::FILTER | ExtensionPoints::SCORE,
             needs: DataNeeds {
-                pods: false,
+                pods,
                 node_annotations: AnnotationNeed::None,
                 node_images: false,
             },
@@ -89,6 +95,11 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
 
     fn apply(deltas: Vec<Delta>) -> Result<(), String> {
         misbehave("apply", deltas.len());
+        let added = deltas
+            .iter()
+            .filter(|d| matches!(d, Delta::PodAdded(_)))
+            .count();
+        POD_DELTAS.set(POD_DELTAS.get() + added as i64);
         Ok(())
     }
 
@@ -125,6 +136,10 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
     fn score(nodes: Vec<NodeId>) -> Result<Vec<i64>, String> {
         in_cycle()?;
         let n = misbehave("score", nodes.len());
+        // `count-pods[-needed]` scores every node with the pod deltas it was sent.
+        if CONFIG.with_borrow(|(mode, _)| mode.starts_with("count-pods")) {
+            return Ok(vec![POD_DELTAS.get(); n]);
+        }
         Ok(vec![1; n])
     }
 
