@@ -94,13 +94,22 @@ async fn the_standby_takes_over_a_dead_leader_and_no_pod_is_bound_twice() -> any
     .await;
     let b = replica(&server, "replica-b", stopped.clone())?;
 
-    for i in 0..500 {
-        pods.create(
-            &PostParams::default(),
-            &pod(&format!("p{i}"), "wasm-scheduler", "100m"),
-        )
-        .await?;
-    }
+    let create = |range: std::ops::Range<usize>| {
+        let pods = pods.clone();
+        async move {
+            for i in range {
+                pods.create(
+                    &PostParams::default(),
+                    &pod(&format!("p{i}"), "wasm-scheduler", "100m"),
+                )
+                .await?;
+            }
+            anyhow::Ok(())
+        }
+    };
+    // Half the pods while A leads; the other half only after A is gone, so
+    // the standby must take over to bind them.
+    create(0..250).await?;
     eventually("150 pods bound by the leader", || async {
         (server.store().bind_counts().0 >= 150).then_some(())
     })
@@ -113,6 +122,7 @@ async fn the_standby_takes_over_a_dead_leader_and_no_pod_is_bound_twice() -> any
     // The leader dies: no release, no drain. The standby must wait out the lease.
     a.abort();
     let _ = a.await;
+    create(250..500).await?;
 
     eventually("all 500 pods bound", || async {
         (server.store().bind_counts().0 >= 500).then_some(())
