@@ -184,18 +184,8 @@ impl SchedulerConfig {
             field,
             message,
         };
-        if self.api_version != API_VERSION {
-            return Err(invalid(
-                "apiVersion".into(),
-                format!("{:?} is not {API_VERSION:?}", self.api_version),
-            ));
-        }
-        if self.kind != KIND {
-            return Err(invalid(
-                "kind".into(),
-                format!("{:?} is not {KIND:?}", self.kind),
-            ));
-        }
+        check_header(&self.api_version, &self.kind, KIND)
+            .map_err(|(field, message)| invalid(field.into(), message))?;
         if let Some(p) = self.parallelism
             && !(1..=256).contains(&p)
         {
@@ -259,6 +249,25 @@ impl SchedulerConfig {
             .or(self.percentage_of_nodes_to_score)
             .filter(|&p| p > 0)
     }
+}
+
+/// `apiVersion` must be [`API_VERSION`] and `kind` must be `kind`; on error
+/// the field and why.
+pub(crate) fn check_header(
+    api_version: &str,
+    kind: &str,
+    expected_kind: &str,
+) -> Result<(), (&'static str, String)> {
+    if api_version != API_VERSION {
+        return Err((
+            "apiVersion",
+            format!("{api_version:?} is not {API_VERSION:?}"),
+        ));
+    }
+    if kind != expected_kind {
+        return Err(("kind", format!("{kind:?} is not {expected_kind:?}")));
+    }
+    Ok(())
 }
 
 /// Where a plugin list is written: the rules differ a little.
@@ -421,13 +430,7 @@ profiles:
     /// The error and its causes, as `main` prints them.
     fn error(yaml: &str) -> String {
         let e = SchedulerConfig::from_yaml(yaml, "sched.yaml").expect_err("refused");
-        let mut text = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(s) = source {
-            text += &format!(": {s}");
-            source = s.source();
-        }
-        text
+        crate::events::chain(&e)
     }
 
     #[test]

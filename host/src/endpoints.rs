@@ -55,28 +55,27 @@ async fn metrics(State(e): State<Endpoints>) -> Response {
         .into_response()
 }
 
-async fn healthz(State(e): State<Endpoints>) -> Response {
-    if e.health.is_live() {
+/// 200 `ok` when `passing`, else 503 with why.
+fn probe(passing: bool, why: &'static str) -> Response {
+    if passing {
         (StatusCode::OK, "ok").into_response()
     } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the scheduling loop has not turned for 30 s",
-        )
-            .into_response()
+        (StatusCode::SERVICE_UNAVAILABLE, why).into_response()
     }
 }
 
+async fn healthz(State(e): State<Endpoints>) -> Response {
+    probe(
+        e.health.is_live(),
+        "the scheduling loop has not turned for 30 s",
+    )
+}
+
 async fn readyz(State(e): State<Endpoints>) -> Response {
-    if e.health.is_ready() {
-        (StatusCode::OK, "ok").into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "caches not synced: the node and pod watches have not listed yet",
-        )
-            .into_response()
-    }
+    probe(
+        e.health.is_ready(),
+        "caches not synced: the node and pod watches have not listed yet",
+    )
 }
 
 async fn plugin_set(State(e): State<Endpoints>) -> Response {

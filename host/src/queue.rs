@@ -123,7 +123,6 @@ impl SchedulingQueue {
             }
             Some(stage) => {
                 self.deactivate(uid);
-                let backoff = self.entries.get(uid).map(|e| self.backoff(e.attempts));
                 let e = self.entries.get_mut(uid).expect("present");
                 (e.priority, e.gated) = (priority, gated);
                 match (gated, stage) {
@@ -131,15 +130,7 @@ impl SchedulingQueue {
                     (false, Stage::Backoff) => {}
                     // As upstream: an update moves an unschedulable pod on,
                     // but through the rest of its backoff.
-                    (false, Stage::Unschedulable) => {
-                        let ends = e.since + backoff.unwrap_or(INITIAL_BACKOFF);
-                        if ends <= now {
-                            self.activate(uid);
-                        } else {
-                            e.stage = Stage::Backoff;
-                            e.since = ends;
-                        }
-                    }
+                    (false, Stage::Unschedulable) => self.release(uid, now),
                     (false, _) => self.activate(uid),
                 }
             }
@@ -231,21 +222,30 @@ impl SchedulingQueue {
     /// changed, a pod deleted): they go back, through backoff if it has not
     /// ended yet.
     pub fn cluster_changed(&mut self, now: Instant) {
-        let waiting: Vec<(String, Duration)> = self
+        let waiting: Vec<String> = self
             .entries
             .iter()
             .filter(|(_, e)| e.stage == Stage::Unschedulable)
-            .map(|(uid, e)| (uid.clone(), self.backoff(e.attempts)))
+            .map(|(uid, _)| uid.clone())
             .collect();
-        for (uid, backoff) in waiting {
-            let e = self.entries.get_mut(&uid).expect("present");
-            let backoff_ends = e.since + backoff;
-            if backoff_ends <= now {
-                self.activate(&uid);
-            } else {
-                e.stage = Stage::Backoff;
-                e.since = backoff_ends;
-            }
+        for uid in waiting {
+            self.release(&uid, now);
+        }
+    }
+
+    /// Moves an unschedulable pod on: to the active queue if its backoff
+    /// (counted from its last failure) has ended, else to wait out the rest.
+    fn release(&mut self, uid: &str, now: Instant) {
+        let Some(backoff) = self.entries.get(uid).map(|e| self.backoff(e.attempts)) else {
+            return;
+        };
+        let e = self.entries.get_mut(uid).expect("present");
+        let backoff_ends = e.since + backoff;
+        if backoff_ends <= now {
+            self.activate(uid);
+        } else {
+            e.stage = Stage::Backoff;
+            e.since = backoff_ends;
         }
     }
 

@@ -1,7 +1,7 @@
 //! The `plugins.yaml` manifest of a plugin set: each plugin's module file,
 //! weight, failure policy, limits, config, optional sha256 pin and profiles.
 
-use crate::config::{ConfigError, PluginConfig, Where, check_plugins};
+use crate::config::{ConfigError, PluginConfig, Where, check_header, check_plugins};
 use serde::Deserialize;
 
 /// The file (or ConfigMap key) that holds the manifest.
@@ -33,22 +33,8 @@ impl Manifest {
             path: origin.to_string(),
             source: Box::new(e),
         })?;
-        if m.api_version != crate::config::API_VERSION {
-            return Err(invalid(
-                "apiVersion".into(),
-                format!(
-                    "{:?} is not {:?}",
-                    m.api_version,
-                    crate::config::API_VERSION
-                ),
-            ));
-        }
-        if m.kind != KIND {
-            return Err(invalid(
-                "kind".into(),
-                format!("{:?} is not {KIND:?}", m.kind),
-            ));
-        }
+        check_header(&m.api_version, &m.kind, KIND)
+            .map_err(|(field, message)| invalid(field.into(), message))?;
         if m.plugins.is_empty() {
             return Err(invalid("plugins".into(), "at least one is needed".into()));
         }
@@ -100,12 +86,7 @@ plugins:
         ];
         for (from, to, want) in cases {
             let e = Manifest::parse(&GOOD.replace(from, to), "cm").expect_err(to);
-            let text = format!(
-                "{e}: {}",
-                std::error::Error::source(&e)
-                    .map(|s| s.to_string())
-                    .unwrap_or_default()
-            );
+            let text = crate::events::chain(&e);
             assert!(text.contains(want), "{to:?}: {text}");
         }
     }
