@@ -14,6 +14,8 @@ const PLUGINS: &[&str] = &[
     "node-unschedulable",
     "node-ports",
     "node-affinity",
+    "node-resources-balanced-allocation",
+    "image-locality",
     "fault-plugin",
     "busy-plugin",
 ];

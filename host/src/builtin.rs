@@ -17,58 +17,38 @@ pub struct BuiltinPlugin {
     pub wasm: &'static [u8],
 }
 
+/// A [`BuiltinPlugin`] from the build script's artifact `$file.wasm`.
+macro_rules! builtin {
+    ($name:literal, $weight:literal, $file:literal) => {
+        BuiltinPlugin {
+            name: $name,
+            weight: $weight,
+            wasm: include_bytes!(concat!(
+                env!("WASM_SCHEDULER_PLUGIN_DIR"),
+                "/",
+                $file,
+                ".wasm"
+            )),
+        }
+    };
+}
+
 /// The default plugin set, with upstream's weights, in upstream's filter order
 /// (a node is reported by the first filter it fails). Weights matter only for
-/// the plugins that score (TaintToleration, NodeAffinity, NodeResourcesFit).
+/// the plugins that score.
 pub const DEFAULT_SET: &[BuiltinPlugin] = &[
-    BuiltinPlugin {
-        name: "NodeUnschedulable",
-        weight: 1,
-        wasm: include_bytes!(concat!(
-            env!("WASM_SCHEDULER_PLUGIN_DIR"),
-            "/node_unschedulable.wasm"
-        )),
-    },
-    BuiltinPlugin {
-        name: "NodeName",
-        weight: 1,
-        wasm: include_bytes!(concat!(
-            env!("WASM_SCHEDULER_PLUGIN_DIR"),
-            "/node_name.wasm"
-        )),
-    },
-    BuiltinPlugin {
-        name: "TaintToleration",
-        weight: 3,
-        wasm: include_bytes!(concat!(
-            env!("WASM_SCHEDULER_PLUGIN_DIR"),
-            "/taint_toleration.wasm"
-        )),
-    },
-    BuiltinPlugin {
-        name: "NodeAffinity",
-        weight: 2,
-        wasm: include_bytes!(concat!(
-            env!("WASM_SCHEDULER_PLUGIN_DIR"),
-            "/node_affinity.wasm"
-        )),
-    },
-    BuiltinPlugin {
-        name: "NodePorts",
-        weight: 1,
-        wasm: include_bytes!(concat!(
-            env!("WASM_SCHEDULER_PLUGIN_DIR"),
-            "/node_ports.wasm"
-        )),
-    },
-    BuiltinPlugin {
-        name: "NodeResourcesFit",
-        weight: 1,
-        wasm: include_bytes!(concat!(
-            env!("WASM_SCHEDULER_PLUGIN_DIR"),
-            "/node_resources_fit.wasm"
-        )),
-    },
+    builtin!("NodeUnschedulable", 1, "node_unschedulable"),
+    builtin!("NodeName", 1, "node_name"),
+    builtin!("TaintToleration", 3, "taint_toleration"),
+    builtin!("NodeAffinity", 2, "node_affinity"),
+    builtin!("NodePorts", 1, "node_ports"),
+    builtin!("NodeResourcesFit", 1, "node_resources_fit"),
+    builtin!(
+        "NodeResourcesBalancedAllocation",
+        1,
+        "node_resources_balanced_allocation"
+    ),
+    builtin!("ImageLocality", 1, "image_locality"),
 ];
 
 /// The built-in plugin called `name`, if any.

@@ -405,6 +405,17 @@ pub struct NodeView {
     pub images: bool,
 }
 
+impl NodeView {
+    /// Everything: images and all annotations. The scheduler's cluster state
+    /// keeps this; each plugin slot cuts it down to what its plugin asked for.
+    pub fn all() -> Self {
+        NodeView {
+            annotations: Some(Vec::new()),
+            images: true,
+        }
+    }
+}
+
 /// The node as plugins see it.
 pub fn node(n: &core::Node, view: &NodeView) -> Result<wit::Node, ModelError> {
     let name = n.metadata.name.clone().unwrap_or_default();

@@ -227,7 +227,7 @@ pub async fn run_with_sets(
     }
     let shared = Arc::new(Shared {
         state: Mutex::new(State {
-            cluster: ClusterState::default(),
+            cluster: ClusterState::new(crate::model::NodeView::all()),
             queue: SchedulingQueue::with_backoff(options.initial_backoff, options.max_backoff),
             pending: HashMap::new(),
         }),

@@ -65,6 +65,8 @@ pub struct Cluster {
     nodes: Vec<Option<NodeInfo>>,
     pod_nodes: HashMap<PodId, NodeId>,
     len: usize,
+    /// Bumped whenever a node record is added, changed or removed.
+    node_generation: u64,
 }
 
 impl Cluster {
@@ -93,8 +95,16 @@ impl Cluster {
         self.len == 0
     }
 
+    /// A number that changes whenever a node record (not its usage or pods)
+    /// is added, changed or removed: a plugin that indexes node data (images,
+    /// labels) rebuilds its index only when this moves.
+    pub fn node_generation(&self) -> u64 {
+        self.node_generation
+    }
+
     /// Adds or replaces a node; its usage and pods are kept on replace.
     pub fn upsert_node(&mut self, id: NodeId, node: Node) {
+        self.node_generation += 1;
         let slot = id as usize;
         if self.nodes.len() <= slot {
             self.nodes.resize_with(slot + 1, || None);
@@ -115,6 +125,7 @@ impl Cluster {
             Delta::NodeRemoved(id) => {
                 if let Some(info) = self.nodes.get_mut(id as usize).and_then(Option::take) {
                     self.len -= 1;
+                    self.node_generation += 1;
                     for p in info.pods {
                         self.pod_nodes.remove(&p.id);
                     }
@@ -136,7 +147,12 @@ impl Cluster {
                     self.remove_pod_from(node_id, pod_id);
                 }
             }
-            Delta::Reset => *self = Cluster::new(),
+            Delta::Reset => {
+                *self = Cluster {
+                    node_generation: self.node_generation + 1,
+                    ..Cluster::new()
+                }
+            }
         }
         Ok(())
     }

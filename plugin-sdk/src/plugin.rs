@@ -45,6 +45,8 @@ pub trait Plugin: Sized + 'static {
         0
     }
 
-    /// Maps the raw scores of all scored nodes into 0..=100, in place.
-    fn normalize_score(&self, _pod: &Pod, _scores: &mut [i64]) {}
+    /// Maps the raw scores of all scored nodes into 0..=100, in place;
+    /// `nodes[i]` is the node of `scores[i]`. This is the one call that sees
+    /// every feasible node at once (upstream's PreScore + NormalizeScore).
+    fn normalize_score(&self, _pod: &Pod, _nodes: &[&NodeInfo], _scores: &mut [i64]) {}
 }

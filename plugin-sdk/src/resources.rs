@@ -1,6 +1,7 @@
 //! Resource arithmetic with upstream's defaults.
 
-use crate::types::{Resources, ScalarResource};
+use crate::cluster::NodeInfo;
+use crate::types::{Pod, Resources, ScalarResource};
 
 /// Upstream's cpu request assumed for scoring when a container sets none (100m).
 pub const DEFAULT_MILLI_CPU_REQUEST: i64 = 100;
@@ -79,6 +80,54 @@ impl ResourceName {
             ResourceName::Pods => r.pods,
             ResourceName::Scalar(name) => r.scalar(name),
         }
+    }
+}
+
+/// Which requests a resource score counts for cpu and memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// The requests as written (upstream's BalancedAllocation).
+    Requested,
+    /// The requests with upstream's defaults for containers that set none
+    /// (upstream's NodeResourcesFit scoring), so pods without requests still spread.
+    NonZero,
+}
+
+/// Upstream's `calculateResourceAllocatableRequest`: the node's allocatable
+/// of `resource` and what would be requested on it with `pod` added.
+///
+/// `(0, 0)`, which scorers skip, for an extended resource the pod does not
+/// request or the node does not have.
+pub fn allocation(
+    pod: &Pod,
+    node: &NodeInfo,
+    resource: &ResourceName,
+    counted: Counted,
+) -> (i64, i64) {
+    let (pod_requests, node_requested) = match counted {
+        Counted::Requested => (&pod.requests, &node.usage.requested),
+        Counted::NonZero => (&pod.non_zero_requests, &node.usage.non_zero_requested),
+    };
+    let allocatable = &node.node.allocatable;
+    match resource {
+        ResourceName::Cpu | ResourceName::Memory => (
+            resource.amount(allocatable),
+            resource.amount(node_requested) + resource.amount(pod_requests),
+        ),
+        ResourceName::Scalar(name) => {
+            let wanted = pod.requests.scalar(name);
+            if wanted == 0 || !allocatable.scalar.iter().any(|s| &s.name == name) {
+                return (0, 0);
+            }
+            (
+                allocatable.scalar(name),
+                node.usage.requested.scalar(name) + wanted,
+            )
+        }
+        other => (
+            other.amount(allocatable),
+            other.amount(&node.usage.requested) + other.amount(&pod.requests),
+        ),
     }
 }
 

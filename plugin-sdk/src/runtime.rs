@@ -146,8 +146,16 @@ impl<P: Plugin> Runtime<P> {
                 scores.len()
             ));
         }
-        let (plugin, _, pod) = self.in_cycle()?;
-        plugin.normalize_score(pod, &mut scores);
+        let (plugin, cluster, pod) = self.in_cycle()?;
+        let infos = nodes
+            .iter()
+            .map(|&id| {
+                cluster
+                    .get(id)
+                    .ok_or_else(|| format!("node {id} is unknown to the plugin"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        plugin.normalize_score(pod, &infos, &mut scores);
         Ok(scores)
     }
 }

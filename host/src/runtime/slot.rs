@@ -1,7 +1,9 @@
 //! One worker's instance of one plugin, rebuilt from its pre-linked component
 //! (with a full resync) after a trap, timeout or memory breach.
 
-use super::bindings::wit::{Delta, ExtensionPoints, FilterResult, NodeId, Pod};
+use super::bindings::wit::{
+    AnnotationNeed, DataNeeds, Delta, ExtensionPoints, FilterResult, Node, NodeId, Pod,
+};
 use super::error::PluginError;
 use super::instance::{LoadedPlugin, PluginInstance};
 use std::sync::Arc;
@@ -10,9 +12,9 @@ use std::sync::Arc;
 pub struct PluginSlot {
     plugin: Arc<LoadedPlugin>,
     points: ExtensionPoints,
-    /// Whether the plugin asked for pod deltas at `init`; the others never
-    /// pay for lowering pod records they would ignore.
-    needs_pods: bool,
+    /// The data the plugin asked for at `init`: the others never pay for
+    /// lowering pod records, node images or annotations they would ignore.
+    needs: DataNeeds,
     version: String,
     instance: Option<PluginInstance>,
     /// The current cycle's pod, given again to an instance rebuilt mid-cycle.
@@ -35,6 +37,15 @@ pub struct CallRecord {
     pub rebuilt: bool,
 }
 
+/// Whether a plugin with `need` receives the node annotation `key`.
+fn annotation_wanted(need: &AnnotationNeed, key: &str) -> bool {
+    match need {
+        AnnotationNeed::None => false,
+        AnnotationNeed::Keys(keys) => keys.iter().any(|k| k == key),
+        AnnotationNeed::All => true,
+    }
+}
+
 impl PluginSlot {
     /// A slot around an initialized, synced instance.
     pub fn new(instance: PluginInstance) -> Self {
@@ -42,7 +53,7 @@ impl PluginSlot {
             plugin: instance.plugin().clone(),
             points: instance.info().extension_points,
             version: instance.info().version.clone(),
-            needs_pods: instance.info().needs.pods,
+            needs: instance.info().needs.clone(),
             instance: Some(instance),
             pod: None,
             rebuilds: 0,
@@ -128,14 +139,42 @@ impl PluginSlot {
         result
     }
 
-    /// `deltas` without the pod deltas, for a plugin that did not ask for them.
+    /// `deltas` cut down to what the plugin asked for: no pod deltas unless
+    /// it needs pods, node images and annotations only if it needs them.
     fn wanted<'d>(&self, deltas: &'d [Delta]) -> std::borrow::Cow<'d, [Delta]> {
+        let needs = &self.needs;
         let is_pod = |d: &Delta| matches!(d, Delta::PodAdded(_) | Delta::PodRemoved(_));
-        if self.needs_pods || !deltas.iter().any(is_pod) {
-            std::borrow::Cow::Borrowed(deltas)
-        } else {
-            std::borrow::Cow::Owned(deltas.iter().filter(|d| !is_pod(d)).cloned().collect())
+        let node_extra = |n: &Node| {
+            (!needs.node_images && !n.images.is_empty())
+                || n.annotations
+                    .iter()
+                    .any(|a| !annotation_wanted(&needs.node_annotations, &a.key))
+        };
+        let trims = |d: &Delta| match d {
+            Delta::NodeUpserted((_, n)) => node_extra(n),
+            d => !needs.pods && is_pod(d),
+        };
+        if !deltas.iter().any(trims) {
+            return std::borrow::Cow::Borrowed(deltas);
         }
+        std::borrow::Cow::Owned(
+            deltas
+                .iter()
+                .filter(|d| needs.pods || !is_pod(d))
+                .map(|d| match d {
+                    Delta::NodeUpserted((id, n)) if node_extra(n) => {
+                        let mut n = n.clone();
+                        if !needs.node_images {
+                            n.images.clear();
+                        }
+                        n.annotations
+                            .retain(|a| annotation_wanted(&needs.node_annotations, &a.key));
+                        Delta::NodeUpserted((*id, n))
+                    }
+                    d => d.clone(),
+                })
+                .collect(),
+        )
     }
 
     /// Applies deltas; on failure the instance is dropped and resynced in full next time.

@@ -42,7 +42,7 @@ impl Plugin for NodeAffinity {
         })
     }
 
-    fn normalize_score(&self, _pod: &Pod, scores: &mut [i64]) {
+    fn normalize_score(&self, _pod: &Pod, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, false);
     }
 }

@@ -1,12 +1,18 @@
 //! NodeResourcesFit, as upstream: the filter checks that the pod's requests fit
 //! in what the node has left (cpu, memory, ephemeral storage, pods, extended
-//! resources); the score is LeastAllocated (default) or MostAllocated over the
-//! configured resources with upstream's integer math.
+//! resources); the score is LeastAllocated (default), MostAllocated or
+//! RequestedToCapacityRatio over the configured resources with upstream's
+//! integer math.
 
 use serde::Deserialize;
 use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
 use wasm_scheduler_sdk::prelude::*;
-use wasm_scheduler_sdk::resources::ResourceName;
+use wasm_scheduler_sdk::resources::{Counted, ResourceName, allocation};
+
+/// Upstream's `MaxCustomPriorityScore`: shape scores run 0..=10.
+const MAX_CUSTOM_PRIORITY_SCORE: i64 = 10;
+/// Utilization is in percent.
+const MAX_UTILIZATION: i64 = 100;
 
 /// A resource that takes part in the score, and its weight.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,6 +36,26 @@ pub enum StrategyType {
     LeastAllocated,
     /// Prefer nodes with the least room left (bin-packs pods).
     MostAllocated,
+    /// Score by a piecewise-linear function of utilization (`shape`).
+    RequestedToCapacityRatio,
+}
+
+/// One point of the RequestedToCapacityRatio function.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct UtilizationShapePoint {
+    /// Utilization in percent, 0..=100.
+    pub utilization: i64,
+    /// Score at that utilization, 0..=10.
+    pub score: i64,
+}
+
+/// Upstream's `requestedToCapacityRatio` parameters.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestedToCapacityRatioParam {
+    /// The points, by strictly increasing utilization.
+    pub shape: Vec<UtilizationShapePoint>,
 }
 
 /// Upstream's `scoringStrategy`.
@@ -42,6 +68,9 @@ pub struct ScoringStrategy {
     /// The resources that count; default cpu and memory with weight 1.
     #[serde(default = "default_resources")]
     pub resources: Vec<ResourceSpec>,
+    /// The function for RequestedToCapacityRatio.
+    #[serde(default)]
+    pub requested_to_capacity_ratio: Option<RequestedToCapacityRatioParam>,
 }
 
 impl Default for ScoringStrategy {
@@ -49,8 +78,53 @@ impl Default for ScoringStrategy {
         ScoringStrategy {
             kind: StrategyType::default(),
             resources: default_resources(),
+            requested_to_capacity_ratio: None,
         }
     }
+}
+
+/// Upstream's `BuildBrokenLinearFunction` over `shape` (scores already scaled
+/// to 0..=100): linear between points, flat before the first and after the last.
+fn broken_linear(shape: &[UtilizationShapePoint], p: i64) -> i64 {
+    for (i, point) in shape.iter().enumerate() {
+        if p <= point.utilization {
+            if i == 0 {
+                return point.score;
+            }
+            let prev = shape[i - 1];
+            return prev.score
+                + (point.score - prev.score) * (p - prev.utilization)
+                    / (point.utilization - prev.utilization);
+        }
+    }
+    shape.last().map_or(0, |p| p.score)
+}
+
+/// Checks a RequestedToCapacityRatio shape as upstream's validation does.
+fn check_shape(shape: &[UtilizationShapePoint]) -> Result<(), String> {
+    if shape.is_empty() {
+        return Err("requestedToCapacityRatio.shape: at least one point is required".into());
+    }
+    for (i, p) in shape.iter().enumerate() {
+        if !(0..=MAX_UTILIZATION).contains(&p.utilization) {
+            return Err(format!(
+                "requestedToCapacityRatio.shape[{i}].utilization {} must be in 0..=100",
+                p.utilization
+            ));
+        }
+        if !(0..=MAX_CUSTOM_PRIORITY_SCORE).contains(&p.score) {
+            return Err(format!(
+                "requestedToCapacityRatio.shape[{i}].score {} must be in 0..=10",
+                p.score
+            ));
+        }
+        if i > 0 && p.utilization <= shape[i - 1].utilization {
+            return Err(format!(
+                "requestedToCapacityRatio.shape[{i}].utilization must be greater than the previous point's"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn default_resources() -> Vec<ResourceSpec> {
@@ -81,25 +155,8 @@ pub struct NodeResourcesFit {
     strategy: StrategyType,
     /// Scored resources and their weights.
     resources: Vec<(ResourceName, i64)>,
-}
-
-impl NodeResourcesFit {
-    /// Requested (pod + node, non-zero for cpu/memory) and allocatable of one resource.
-    fn requested_and_allocatable(
-        pod: &Pod,
-        node: &NodeInfo,
-        resource: &ResourceName,
-    ) -> (i64, i64) {
-        let requested = match resource {
-            // Scoring uses the non-zero requests so that pods without requests still spread.
-            ResourceName::Cpu | ResourceName::Memory => {
-                resource.amount(&node.usage.non_zero_requested)
-                    + resource.amount(&pod.non_zero_requests)
-            }
-            _ => resource.amount(&node.usage.requested) + resource.amount(&pod.requests),
-        };
-        (requested, resource.amount(&node.node.allocatable))
-    }
+    /// RequestedToCapacityRatio's function, scores scaled to 0..=100.
+    shape: Vec<UtilizationShapePoint>,
 }
 
 impl Plugin for NodeResourcesFit {
@@ -119,9 +176,30 @@ impl Plugin for NodeResourcesFit {
                 bad.name, bad.weight
             ));
         }
+        let shape = match (strategy.kind, &strategy.requested_to_capacity_ratio) {
+            (StrategyType::RequestedToCapacityRatio, Some(param)) => {
+                check_shape(&param.shape)?;
+                param
+                    .shape
+                    .iter()
+                    .map(|p| UtilizationShapePoint {
+                        utilization: p.utilization,
+                        score: p.score * (MAX_NODE_SCORE / MAX_CUSTOM_PRIORITY_SCORE),
+                    })
+                    .collect()
+            }
+            (StrategyType::RequestedToCapacityRatio, None) => {
+                return Err(
+                    "scoringStrategy RequestedToCapacityRatio needs requestedToCapacityRatio.shape"
+                        .into(),
+                );
+            }
+            _ => Vec::new(),
+        };
         Ok(NodeResourcesFit {
             ignored_resources: args.ignored_resources,
             strategy: strategy.kind,
+            shape,
             resources: strategy
                 .resources
                 .iter()
@@ -170,7 +248,7 @@ impl Plugin for NodeResourcesFit {
     fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
         let (mut total, mut weights) = (0, 0);
         for (resource, weight) in &self.resources {
-            let (requested, allocatable) = Self::requested_and_allocatable(pod, node, resource);
+            let (allocatable, requested) = allocation(pod, node, resource, Counted::NonZero);
             if allocatable == 0 {
                 continue;
             }
@@ -183,11 +261,29 @@ impl Plugin for NodeResourcesFit {
                 StrategyType::MostAllocated => {
                     requested.min(allocatable) * MAX_NODE_SCORE / allocatable
                 }
+                StrategyType::RequestedToCapacityRatio => {
+                    let utilization = if requested > allocatable {
+                        MAX_UTILIZATION
+                    } else {
+                        requested * MAX_UTILIZATION / allocatable
+                    };
+                    let score = broken_linear(&self.shape, utilization);
+                    // Upstream leaves resources that score 0 out of the mean.
+                    if score <= 0 {
+                        continue;
+                    }
+                    score
+                }
             };
             total += score * weight;
             weights += weight;
         }
-        if weights == 0 { 0 } else { total / weights }
+        match (weights, self.strategy) {
+            (0, _) => 0,
+            // Upstream rounds here, and truncates for the other strategies.
+            (w, StrategyType::RequestedToCapacityRatio) => (total + w / 2) / w,
+            (w, _) => total / w,
+        }
     }
 }
 
@@ -260,6 +356,83 @@ mod tests {
         });
         let roomy = info(node("b").with_allocatable(8000, 40000));
         assert!(ignoring.filter(&p, &roomy).is_success());
+    }
+
+    /// `TestBrokenLinearFunction` of upstream's `requested_to_capacity_ratio_test.go`.
+    #[test]
+    fn broken_linear_function_as_upstream() {
+        let shape = |points: &[(i64, i64)]| -> Vec<UtilizationShapePoint> {
+            points
+                .iter()
+                .map(|&(utilization, score)| UtilizationShapePoint { utilization, score })
+                .collect()
+        };
+        /// `(utilization, expected score)` pairs.
+        type Assertions<'a> = &'a [(i64, i64)];
+        let tables: [(Vec<UtilizationShapePoint>, Assertions); 3] = [
+            (
+                shape(&[(10, 1), (90, 9)]),
+                &[
+                    (-10, 1),
+                    (0, 1),
+                    (9, 1),
+                    (10, 1),
+                    (15, 1),
+                    (19, 1),
+                    (20, 2),
+                    (89, 8),
+                    (90, 9),
+                    (99, 9),
+                    (100, 9),
+                    (110, 9),
+                ],
+            ),
+            (
+                shape(&[(0, 2), (40, 10), (100, 0)]),
+                &[
+                    (-10, 2),
+                    (0, 2),
+                    (20, 6),
+                    (30, 8),
+                    (40, 10),
+                    (70, 5),
+                    (100, 0),
+                    (110, 0),
+                ],
+            ),
+            (
+                shape(&[(0, 2), (40, 2), (100, 2)]),
+                &[
+                    (-10, 2),
+                    (0, 2),
+                    (20, 2),
+                    (30, 2),
+                    (40, 2),
+                    (70, 2),
+                    (100, 2),
+                    (110, 2),
+                ],
+            ),
+        ];
+        for (points, assertions) in tables {
+            for &(p, want) in assertions {
+                assert_eq!(broken_linear(&points, p), want, "{points:?} at {p}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_shape_must_rise_in_utilization() {
+        let args: NodeResourcesFitArgs = serde_json::from_str(
+            r#"{"scoringStrategy": {"type": "RequestedToCapacityRatio",
+                "requestedToCapacityRatio": {"shape": [{"utilization": 50, "score": 1}, {"utilization": 50, "score": 2}]}}}"#,
+        )
+        .unwrap();
+        assert!(
+            NodeResourcesFit::init(args)
+                .unwrap_err()
+                .contains("shape[1]")
+        );
     }
 
     #[test]

@@ -39,7 +39,7 @@ impl Plugin for TaintToleration {
             .count() as i64
     }
 
-    fn normalize_score(&self, _pod: &Pod, scores: &mut [i64]) {
+    fn normalize_score(&self, _pod: &Pod, _nodes: &[&NodeInfo], scores: &mut [i64]) {
         default_normalize(scores, true);
     }
 }
@@ -105,7 +105,7 @@ mod tests {
                 TaintToleration.score(&p, &info)
             })
             .collect();
-        TaintToleration.normalize_score(&p, &mut scores);
+        TaintToleration.normalize_score(&p, &[], &mut scores);
         assert_eq!(scores, [100, 50, 0]);
     }
 }

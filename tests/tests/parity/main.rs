@@ -11,15 +11,64 @@ use wasm_scheduler_sdk::types::{
 };
 use wasm_scheduler_tests::{FixtureNode, full_sync, load, rejected};
 
+mod images;
+mod resources;
+
+/// The final scores of `plugin` (a workspace crate, configured with
+/// `config`) for `p` on `nodes`, in order: raw, then normalized when the
+/// plugin normalizes, as the scheduler would add them up.
+pub(crate) fn scores(
+    plugin: &str,
+    name: &str,
+    config: serde_json::Value,
+    nodes: &[FixtureNode],
+    p: &Pod,
+) -> Vec<i64> {
+    use wasm_scheduler::runtime::wit::ExtensionPoints;
+    let mut inst = load(plugin, PluginSpec::new(name).with_config(config))
+        .instantiate()
+        .expect("init");
+    inst.apply(&full_sync(nodes)).expect("sync");
+    inst.begin_cycle(&wasm_scheduler_tests::pod(p))
+        .expect("begin-cycle");
+    let ids: Vec<u32> = (0..nodes.len() as u32).collect();
+    let raw = inst.score(&ids).expect("score");
+    if inst
+        .info()
+        .extension_points
+        .contains(ExtensionPoints::NORMALIZE_SCORE)
+    {
+        inst.normalize_score(&ids, &raw).expect("normalize")
+    } else {
+        raw
+    }
+}
+
 /// The verdict of `plugin` (a workspace crate) for `pod` on one node:
 /// `None` when it passes, else the code and reasons.
 fn verdict(plugin: &str, name: &str, n: FixtureNode, p: &Pod) -> Verdict {
-    let mut inst = load(plugin, PluginSpec::new(name))
+    verdict_wit(
+        plugin,
+        name,
+        serde_json::Value::Null,
+        n,
+        &wasm_scheduler_tests::pod(p),
+    )
+}
+
+/// [`verdict`] with a plugin config, for a pod already in the host's form.
+pub(crate) fn verdict_wit(
+    plugin: &str,
+    name: &str,
+    config: serde_json::Value,
+    n: FixtureNode,
+    p: &wasm_scheduler::runtime::wit::Pod,
+) -> Verdict {
+    let mut inst = load(plugin, PluginSpec::new(name).with_config(config))
         .instantiate()
         .expect("init");
     inst.apply(&full_sync(&[n])).expect("sync");
-    inst.begin_cycle(&wasm_scheduler_tests::pod(p))
-        .expect("begin-cycle");
+    inst.begin_cycle(p).expect("begin-cycle");
     let result = inst.filter(&[0]).expect("filter");
     rejected(&result)
         .into_iter()
@@ -28,9 +77,9 @@ fn verdict(plugin: &str, name: &str, n: FixtureNode, p: &Pod) -> Verdict {
 }
 
 /// A filter's verdict on one node: `None` passes.
-type Verdict = Option<(Code, Vec<String>)>;
+pub(crate) type Verdict = Option<(Code, Vec<String>)>;
 
-fn fails(code: Code, reason: &str) -> Verdict {
+pub(crate) fn fails(code: Code, reason: &str) -> Verdict {
     Some((code, vec![reason.to_string()]))
 }
 
