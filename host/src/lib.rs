@@ -9,6 +9,7 @@ pub mod config;
 pub mod cycle;
 pub mod endpoints;
 pub mod events;
+pub mod explain;
 pub mod health;
 pub mod leader;
 pub mod metrics;

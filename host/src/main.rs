@@ -59,6 +59,44 @@ enum Command {
     },
     /// Schedule the pods of a real cluster (in-cluster config, --kubeconfig, or KUBECONFIG).
     Run(Box<RunArgs>),
+    /// Show, for one pod, every plugin's filter verdict and score on every
+    /// node, the totals and the node a cycle would choose. Nothing is bound.
+    Explain(ExplainArgs),
+}
+
+/// The flags of `explain`.
+#[derive(clap::Args)]
+struct ExplainArgs {
+    /// The pod: a YAML/JSON file holding it, or `namespace/name` of a pod in the cluster.
+    #[arg(long)]
+    pod: String,
+    /// A YAML/JSON file of Nodes and Pods (e.g. `kubectl get nodes,pods -A -o yaml`);
+    /// unset: the live cluster of --kubeconfig (or in-cluster config, KUBECONFIG, ~/.kube/config).
+    #[arg(long)]
+    cluster: Option<PathBuf>,
+    /// A kubeconfig file, for a live cluster.
+    #[arg(long, env = "WASM_SCHEDULER_KUBECONFIG", conflicts_with = "cluster")]
+    kubeconfig: Option<PathBuf>,
+    /// Scheduler configuration; the profile is the one named by the pod's
+    /// schedulerName (or --scheduler-name). Unset: the built-in plugins.
+    #[arg(long, env = "WASM_SCHEDULER_CONFIG")]
+    config: Option<PathBuf>,
+    /// The profile to use instead of the pod's schedulerName.
+    #[arg(long)]
+    scheduler_name: Option<String>,
+    /// `text` for people, `json` for tools.
+    #[arg(long, short, value_enum, default_value_t)]
+    output: ExplainOutput,
+}
+
+/// How `explain` prints.
+#[derive(Clone, Copy, Default, clap::ValueEnum)]
+enum ExplainOutput {
+    /// A report per node.
+    #[default]
+    Text,
+    /// The whole explanation as one JSON object.
+    Json,
 }
 
 /// The flags of `run`.
@@ -332,6 +370,49 @@ async fn main() -> anyhow::Result<()> {
             endpoints.await?.context("endpoints failed")?;
             scheduled?;
         }
+        Command::Explain(args) => explain(args).await?,
+    }
+    Ok(())
+}
+
+/// `explain`: loads the profile, reads the cluster, prints the decision.
+async fn explain(args: ExplainArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    use wasm_scheduler::explain::{self, ClusterObjects};
+    let cluster = match &args.cluster {
+        Some(path) => ClusterObjects::from_file(path)?,
+        None => ClusterObjects::from_api(&client(args.kubeconfig.as_deref()).await?).await?,
+    };
+    let pod = explain::resolve_pod(&args.pod, &cluster)?;
+    let settings = configuration(args.config.as_deref(), None, None, None)?;
+    let wanted = args
+        .scheduler_name
+        .clone()
+        .or_else(|| pod.spec.as_ref().and_then(|s| s.scheduler_name.clone()));
+    let profile = settings
+        .profiles
+        .iter()
+        .position(|p| Some(&p.scheduler_name) == wanted.as_ref())
+        .unwrap_or_else(|| {
+            if let Some(name) = &wanted {
+                tracing::warn!(scheduler_name = %name, using = %settings.profiles[0].scheduler_name,
+                    "no profile has this schedulerName; explaining with the first profile");
+            }
+            0
+        });
+    let base = args
+        .config
+        .as_deref()
+        .and_then(|p| p.parent())
+        .unwrap_or(std::path::Path::new("."));
+    let runtime = PluginRuntime::new().context("wasm runtime")?;
+    let mut profiles = Profile::load_all(&settings, base, &runtime)?;
+    let plugins = profiles.swap_remove(profile).plugins;
+    let explanation = explain::explain(&plugins, &cluster, &pod)?;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        ExplainOutput::Text => write!(out, "{explanation}")?,
+        ExplainOutput::Json => writeln!(out, "{}", serde_json::to_string_pretty(&explanation)?)?,
     }
     Ok(())
 }

@@ -287,3 +287,130 @@ profiles:
     assert_eq!(packed.reporting_component.as_deref(), Some("packing"));
     h.stop().await
 }
+
+/// `explain` on a pod that fits nowhere counts, per reason, exactly what the
+/// scheduler's `FailedScheduling` Event says; from the live API and from a
+/// cluster file of the same objects alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn explain_counts_the_reasons_of_failed_scheduling() -> anyhow::Result<()> {
+    use serde_json::json;
+    use wasm_scheduler::explain::{self, ClusterObjects};
+    let with = |mut n: Node, extra: serde_json::Value| -> Node {
+        let mut v = serde_json::to_value(&n).unwrap();
+        json_patch(&mut v, extra);
+        n = serde_json::from_value(v).unwrap();
+        n
+    };
+    let zone_a = json!({"metadata": {"labels": {"zone": "a"}}});
+    let nodes = [
+        with(node("small", "2"), zone_a.clone()),
+        with(node("busy", "4"), zone_a.clone()),
+        with(
+            with(node("cordoned", "64"), zone_a.clone()),
+            json!({"spec": {"unschedulable": true}}),
+        ),
+        with(
+            with(node("tainted", "64"), zone_a.clone()),
+            json!({"spec": {"taints": [{"key": "dedicated", "value": "infra", "effect": "NoSchedule"}]}}),
+        ),
+        with(
+            node("elsewhere", "64"),
+            json!({"metadata": {"labels": {"zone": "b"}}}),
+        ),
+    ];
+    let h = Harness::start(&nodes).await?;
+    let pods: Api<Pod> = Api::namespaced(h.client.clone(), "default");
+    // Another scheduler's pod already runs on `busy` and takes 3 of its 4 cpus.
+    let mut running = pod("running", "default-scheduler", "3");
+    running.spec.as_mut().unwrap().node_name = Some("busy".into());
+    pods.create(&PostParams::default(), &running).await?;
+    let mut stuck = pod("stuck", "wasm-scheduler", "3");
+    stuck.spec.as_mut().unwrap().node_selector =
+        Some([("zone".to_string(), "a".to_string())].into());
+    pods.create(&PostParams::default(), &stuck).await?;
+
+    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
+    let failed = eventually("a FailedScheduling event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
+    })
+    .await;
+
+    let plugins = Profile::builtin("wasm-scheduler", runtime())?.plugins;
+    let live = ClusterObjects::from_api(&h.client).await?;
+    let target = explain::resolve_pod("default/stuck", &live)?;
+    let explained = explain::explain(&plugins, &live, &target)?;
+    assert_eq!(explained.chosen, None);
+    assert_eq!(
+        explained.failed_scheduling.as_deref(),
+        failed.message.as_deref(),
+        "explain words the failure as the Event does"
+    );
+    // Two nodes short of cpu (one by an existing pod), one per other reason.
+    assert_eq!(explained.reason_counts["Insufficient cpu"], 2);
+    assert_eq!(explained.reason_counts.values().sum::<usize>(), nodes.len());
+    let busy = explained.nodes.iter().find(|n| n.node == "busy").unwrap();
+    let decisive: Vec<_> = busy.filters.iter().filter(|f| f.decisive).collect();
+    assert_eq!(decisive.len(), 1);
+    assert_eq!(decisive[0].plugin, "NodeResourcesFit");
+
+    // The same objects as a cluster file, the pod as its own file.
+    let dir = std::env::temp_dir().join(format!("ws-explain-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let cluster_file = dir.join("cluster.json");
+    let items: Vec<serde_json::Value> = live
+        .nodes
+        .iter()
+        .map(|n| json!({"apiVersion": "v1", "kind": "Node"}).merged(n))
+        .chain(
+            live.pods
+                .iter()
+                .map(|p| json!({"apiVersion": "v1", "kind": "Pod"}).merged(p)),
+        )
+        .collect();
+    std::fs::write(
+        &cluster_file,
+        serde_json::to_vec(&json!({"apiVersion": "v1", "kind": "List", "items": items}))?,
+    )?;
+    let pod_file = dir.join("stuck.yaml");
+    std::fs::write(
+        &pod_file,
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: stuck, namespace: default}\n\
+         spec:\n  nodeSelector: {zone: a}\n  containers:\n  - name: c\n    image: pause\n    \
+         resources: {requests: {cpu: 3, memory: 1Gi}}\n",
+    )?;
+    let from_file = ClusterObjects::from_file(&cluster_file)?;
+    let target = explain::resolve_pod(pod_file.to_str().unwrap(), &from_file)?;
+    assert_eq!(explain::explain(&plugins, &from_file, &target)?, explained);
+    std::fs::remove_dir_all(&dir)?;
+    h.stop().await
+}
+
+/// Merges `extra` into `base`, objects key by key.
+fn json_patch(base: &mut serde_json::Value, extra: serde_json::Value) {
+    match (base, extra) {
+        (serde_json::Value::Object(b), serde_json::Value::Object(e)) => {
+            for (k, v) in e {
+                json_patch(b.entry(k).or_insert(serde_json::Value::Null), v);
+            }
+        }
+        (b, e) => *b = e,
+    }
+}
+
+/// A JSON object with an API object's fields added.
+trait Merged {
+    fn merged<T: serde::Serialize>(self, object: &T) -> serde_json::Value;
+}
+
+impl Merged for serde_json::Value {
+    fn merged<T: serde::Serialize>(mut self, object: &T) -> serde_json::Value {
+        json_patch(
+            &mut self,
+            serde_json::to_value(object).expect("API objects serialize"),
+        );
+        self
+    }
+}
