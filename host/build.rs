@@ -16,6 +16,7 @@ const PLUGINS: &[&str] = &[
     "node-affinity",
     "node-resources-balanced-allocation",
     "image-locality",
+    "pod-topology-spread",
     "fault-plugin",
     "busy-plugin",
 ];

@@ -43,6 +43,7 @@ pub const DEFAULT_SET: &[BuiltinPlugin] = &[
     builtin!("NodeAffinity", 2, "node_affinity"),
     builtin!("NodePorts", 1, "node_ports"),
     builtin!("NodeResourcesFit", 1, "node_resources_fit"),
+    builtin!("PodTopologySpread", 2, "pod_topology_spread"),
     builtin!(
         "NodeResourcesBalancedAllocation",
         1,

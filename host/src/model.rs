@@ -393,6 +393,14 @@ pub fn pod(p: &core::Pod) -> Result<wit::Pod, ModelError> {
             })
             .collect(),
         images: all_containers().filter_map(|c| c.image.clone()).collect(),
+        controller_kind: p
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .find(|o| o.controller == Some(true))
+            .map(|o| o.kind.clone())
+            .unwrap_or_default(),
     })
 }
 

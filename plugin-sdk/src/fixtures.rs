@@ -54,6 +54,7 @@ pub fn pod(name: &str) -> Pod {
         host_ports: Vec::new(),
         topology_spread_constraints: Vec::new(),
         images: Vec::new(),
+        controller_kind: String::new(),
     }
 }
 

@@ -110,7 +110,7 @@ macro_rules! export_plugin {
                 __WASM_SCHEDULER_RUNTIME.with_borrow(|rt| rt.filter(&nodes))
             }
             fn score(nodes: Vec<$crate::types::NodeId>) -> Result<Vec<i64>, String> {
-                __WASM_SCHEDULER_RUNTIME.with_borrow(|rt| rt.score(&nodes))
+                __WASM_SCHEDULER_RUNTIME.with_borrow_mut(|rt| rt.score(&nodes))
             }
             fn normalize_score(
                 nodes: Vec<$crate::types::NodeId>,

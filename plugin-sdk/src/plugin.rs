@@ -40,6 +40,12 @@ pub trait Plugin: Sized + 'static {
         Status::success()
     }
 
+    /// Called at the start of each `score` batch with the batch's nodes
+    /// (upstream's PreScore). The host may split a cycle's feasible nodes
+    /// into several batches on several workers; [`Plugin::normalize_score`]
+    /// is the one call that always sees them all.
+    fn pre_score(&mut self, _pod: &Pod, _cluster: &Cluster, _nodes: &[&NodeInfo]) {}
+
     /// How much this plugin likes `node` for `pod`; 0..=100 unless the plugin normalizes.
     fn score(&self, _pod: &Pod, _node: &NodeInfo) -> i64 {
         0

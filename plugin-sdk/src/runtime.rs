@@ -121,16 +121,28 @@ impl<P: Plugin> Runtime<P> {
         Ok(result)
     }
 
-    /// One score per node id, in order; an unknown node is an error.
-    pub fn score(&self, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
-        let (plugin, cluster, pod) = self.in_cycle()?;
-        nodes
+    /// One score per node id, in order, after the plugin's `pre_score` on
+    /// the batch; an unknown node is an error.
+    pub fn score(&mut self, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
+        let plugin = self
+            .plugin
+            .as_mut()
+            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
+        let pod = self
+            .pod
+            .as_ref()
+            .ok_or_else(|| format!("{}: called before begin-cycle", P::NAME))?;
+        let cluster = &self.cluster;
+        let infos = nodes
             .iter()
-            .map(|&id| match cluster.get(id) {
-                Some(node) => Ok(plugin.score(pod, node)),
-                None => Err(format!("node {id} is unknown to the plugin")),
+            .map(|&id| {
+                cluster
+                    .get(id)
+                    .ok_or_else(|| format!("node {id} is unknown to the plugin"))
             })
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        plugin.pre_score(pod, cluster, &infos);
+        Ok(infos.iter().map(|node| plugin.score(pod, node)).collect())
     }
 
     /// Normalizes the scores of all scored nodes.

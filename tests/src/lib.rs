@@ -68,6 +68,18 @@ pub fn full_sync(nodes: &[FixtureNode]) -> Vec<Delta> {
     full_sync_native(nodes).iter().map(convert).collect()
 }
 
+/// [`full_sync`] plus the pods already running: `(index of their node, pod)`,
+/// with pod ids in order.
+pub fn full_sync_with_pods(nodes: &[FixtureNode], pods: &[(usize, sdk::Pod)]) -> Vec<Delta> {
+    let mut deltas = full_sync_native(nodes);
+    deltas.extend(
+        pods.iter()
+            .enumerate()
+            .map(|(id, (node, p))| sdk::Delta::PodAdded((id as u32, *node as u32, p.clone()))),
+    );
+    deltas.iter().map(convert).collect()
+}
+
 /// The same deltas as the SDK sees them, for running plugin logic natively.
 pub fn full_sync_native(nodes: &[FixtureNode]) -> Vec<sdk::Delta> {
     nodes

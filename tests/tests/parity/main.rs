@@ -13,6 +13,7 @@ use wasm_scheduler_tests::{FixtureNode, full_sync, load, rejected};
 
 mod images;
 mod resources;
+mod spread;
 
 /// The final scores of `plugin` (a workspace crate, configured with
 /// `config`) for `p` on `nodes`, in order: raw, then normalized when the
