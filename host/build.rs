@@ -17,6 +17,7 @@ const PLUGINS: &[&str] = &[
     "node-resources-balanced-allocation",
     "image-locality",
     "pod-topology-spread",
+    "inter-pod-affinity",
     "fault-plugin",
     "busy-plugin",
 ];

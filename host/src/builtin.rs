@@ -44,6 +44,7 @@ pub const DEFAULT_SET: &[BuiltinPlugin] = &[
     builtin!("NodePorts", 1, "node_ports"),
     builtin!("NodeResourcesFit", 1, "node_resources_fit"),
     builtin!("PodTopologySpread", 2, "pod_topology_spread"),
+    builtin!("InterPodAffinity", 2, "inter_pod_affinity"),
     builtin!(
         "NodeResourcesBalancedAllocation",
         1,

@@ -11,6 +11,7 @@ use wasm_scheduler_sdk::types::{
 };
 use wasm_scheduler_tests::{FixtureNode, full_sync, load, rejected};
 
+mod affinity;
 mod images;
 mod resources;
 mod spread;
