@@ -1,7 +1,7 @@
 //! The plugin's own copy of the cluster, kept in step by the host's deltas.
 
-use crate::types::{Delta, Node, NodeId, NodeUsage, Pod, PodId, Resources};
-use std::collections::HashMap;
+use crate::types::{Delta, Node, NodeId, NodeUsage, Pod, PodAffinity, PodId, Resources};
+use std::collections::{BTreeMap, HashMap};
 
 /// A pod on a node, as a plugin that asked for pods sees it.
 #[derive(Debug, Clone)]
@@ -67,6 +67,19 @@ pub struct Cluster {
     len: usize,
     /// Bumped whenever a node record is added, changed or removed.
     node_generation: u64,
+    /// Pods with any pod affinity or anti-affinity term, and their nodes:
+    /// upstream's `PodsWithAffinity`, so that a pod without terms of its own
+    /// looks only at these.
+    affinity_pods: BTreeMap<PodId, NodeId>,
+}
+
+/// Whether a pod has any pod affinity or anti-affinity term, required or preferred.
+pub fn has_pod_affinity(pod: &Pod) -> bool {
+    let any = |a: &Option<PodAffinity>| {
+        a.as_ref()
+            .is_some_and(|a| !a.required.is_empty() || !a.preferred.is_empty())
+    };
+    any(&pod.pod_affinity) || any(&pod.pod_anti_affinity)
 }
 
 impl Cluster {
@@ -93,6 +106,14 @@ impl Cluster {
     /// Whether there is no node.
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// The pods with pod affinity or anti-affinity terms, with their nodes, by pod id.
+    pub fn pods_with_affinity(&self) -> impl Iterator<Item = (&NodeInfo, &PodEntry)> {
+        self.affinity_pods.iter().filter_map(|(&pod, &node)| {
+            let info = self.get(node)?;
+            Some((info, info.pods.iter().find(|p| p.id == pod)?))
+        })
     }
 
     /// A number that changes whenever a node record (not its usage or pods)
@@ -128,6 +149,7 @@ impl Cluster {
                     self.node_generation += 1;
                     for p in info.pods {
                         self.pod_nodes.remove(&p.id);
+                        self.affinity_pods.remove(&p.id);
                     }
                 }
             }
@@ -137,12 +159,18 @@ impl Cluster {
                 if let Some(old) = self.pod_nodes.remove(&pod_id) {
                     self.remove_pod_from(old, pod_id);
                 }
+                if has_pod_affinity(&pod) {
+                    self.affinity_pods.insert(pod_id, node_id);
+                } else {
+                    self.affinity_pods.remove(&pod_id);
+                }
                 self.node_mut(node_id)?
                     .pods
                     .push(PodEntry { id: pod_id, pod });
                 self.pod_nodes.insert(pod_id, node_id);
             }
             Delta::PodRemoved(pod_id) => {
+                self.affinity_pods.remove(&pod_id);
                 if let Some(node_id) = self.pod_nodes.remove(&pod_id) {
                     self.remove_pod_from(node_id, pod_id);
                 }
@@ -170,5 +198,61 @@ impl Cluster {
         {
             info.pods.swap_remove(i);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fixtures::{node, pod};
+    use crate::types::{PodAffinity, PodAffinityTerm};
+
+    fn with_anti_affinity(name: &str) -> Pod {
+        let mut p = pod(name);
+        p.pod_anti_affinity = Some(PodAffinity {
+            required: vec![PodAffinityTerm {
+                label_selector: None,
+                namespaces: Vec::new(),
+                namespace_selector: None,
+                topology_key: "zone".into(),
+                match_label_keys: Vec::new(),
+                mismatch_label_keys: Vec::new(),
+            }],
+            preferred: Vec::new(),
+        });
+        p
+    }
+
+    fn affinity_pod_names(c: &Cluster) -> Vec<(String, String)> {
+        c.pods_with_affinity()
+            .map(|(n, p)| (n.name().to_string(), p.pod.name.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn pods_with_affinity_follow_adds_moves_and_removals() {
+        let mut c = Cluster::new();
+        for (id, name) in [(0, "a"), (1, "b")] {
+            c.apply(Delta::NodeUpserted((id, node(name)))).unwrap();
+        }
+        c.apply(Delta::PodAdded((7, 0, with_anti_affinity("x"))))
+            .unwrap();
+        c.apply(Delta::PodAdded((8, 0, pod("plain")))).unwrap();
+        assert_eq!(affinity_pod_names(&c), [("a".to_string(), "x".to_string())]);
+        // Moved to node b.
+        c.apply(Delta::PodAdded((7, 1, with_anti_affinity("x"))))
+            .unwrap();
+        assert_eq!(affinity_pod_names(&c), [("b".to_string(), "x".to_string())]);
+        // Replaced by a version without terms.
+        c.apply(Delta::PodAdded((7, 1, pod("x")))).unwrap();
+        assert!(affinity_pod_names(&c).is_empty());
+        c.apply(Delta::PodAdded((9, 1, with_anti_affinity("y"))))
+            .unwrap();
+        c.apply(Delta::NodeRemoved(1)).unwrap();
+        assert!(affinity_pod_names(&c).is_empty(), "gone with its node");
+        c.apply(Delta::PodAdded((10, 0, with_anti_affinity("z"))))
+            .unwrap();
+        c.apply(Delta::PodRemoved(10)).unwrap();
+        assert!(affinity_pod_names(&c).is_empty());
     }
 }

@@ -58,7 +58,7 @@ pub mod types {
     pub use crate::bindings::wasm_scheduler::plugin::types::*;
 }
 
-pub use cluster::{Cluster, NodeInfo, PodEntry};
+pub use cluster::{Cluster, NodeInfo, PodEntry, has_pod_affinity};
 pub use log::{Level, log};
 pub use plugin::Plugin;
 pub use runtime::Runtime;

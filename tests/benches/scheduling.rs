@@ -118,6 +118,36 @@ struct Row {
     p50: Duration,
     p99: Duration,
     max: Duration,
+    /// Time in each plugin (all its calls, every extension point), largest first.
+    plugins: Vec<(String, Duration)>,
+    /// The sum of all attempt lengths.
+    attempt_time: Duration,
+}
+
+/// Seconds spent per plugin, from the sums of
+/// `scheduler_plugin_execution_duration_seconds` in the text exposition.
+fn plugin_time(exposition: &str) -> Vec<(String, Duration)> {
+    let mut per_plugin: std::collections::BTreeMap<String, f64> = Default::default();
+    for line in exposition.lines() {
+        let Some(rest) = line.strip_prefix("scheduler_plugin_execution_duration_seconds_sum{")
+        else {
+            continue;
+        };
+        let (labels, value) = rest.rsplit_once("} ").expect("a sample line");
+        let plugin = labels
+            .split(',')
+            .find_map(|l| l.strip_prefix("plugin=\""))
+            .and_then(|v| v.strip_suffix('"'))
+            .expect("a plugin label");
+        *per_plugin.entry(plugin.to_string()).or_default() +=
+            value.parse::<f64>().expect("a number");
+    }
+    let mut list: Vec<(String, Duration)> = per_plugin
+        .into_iter()
+        .map(|(p, s)| (p, Duration::from_secs_f64(s)))
+        .collect();
+    list.sort_by(|a, b| b.1.cmp(&a.1));
+    list
 }
 
 async fn run(
@@ -145,6 +175,7 @@ async fn run(
         parallelism: workers,
         ..Options::default()
     };
+    let metrics = options.metrics.clone();
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let task = tokio::spawn(scheduler::run(client, options, vec![profile], stopped));
     let deadline = Instant::now() + Duration::from_secs(600);
@@ -163,6 +194,7 @@ async fn run(
     let mut lengths: Vec<Duration> = seen.drain(..).map(|(_, d)| d).collect();
     lengths.sort();
     let at = |q: f64| lengths[((lengths.len() - 1) as f64 * q).round() as usize];
+    let attempt_time = lengths.iter().sum();
     Ok(Row {
         nodes,
         pods,
@@ -173,6 +205,8 @@ async fn run(
         p50: at(0.5),
         p99: at(0.99),
         max: at(1.0),
+        plugins: plugin_time(&metrics.encode()),
+        attempt_time,
     })
 }
 
@@ -198,6 +232,7 @@ async fn main() -> anyhow::Result<()> {
         "{:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9}",
         "nodes", "pods", "busy", "workers", "pods/s", "attempts", "p50 ms", "p99 ms", "max ms"
     );
+    let mut rows = Vec::new();
     for (nodes, pods, busy) in SHAPES {
         let name = match busy {
             0 => format!("{nodes}x{pods}"),
@@ -220,6 +255,33 @@ async fn main() -> anyhow::Result<()> {
                 ms(r.p50),
                 ms(r.p99),
                 ms(r.max)
+            );
+            rows.push(r);
+        }
+    }
+    // Where the attempt time goes: each plugin's calls (mirror sync,
+    // begin-cycle, filter, score, normalize) as a share of all attempts.
+    for r in &rows {
+        println!(
+            "\n{}x{} busy {} workers {}: {:.0} ms in {} attempts",
+            r.nodes,
+            r.pods,
+            r.busy,
+            r.workers,
+            r.attempt_time.as_secs_f64() * 1e3,
+            r.attempts
+        );
+        println!(
+            "  {:<32} {:>9} {:>8} {:>12}",
+            "plugin", "ms", "share", "µs/attempt"
+        );
+        for (plugin, took) in &r.plugins {
+            println!(
+                "  {:<32} {:>9.0} {:>7.1}% {:>12.1}",
+                plugin,
+                took.as_secs_f64() * 1e3,
+                100.0 * took.as_secs_f64() / r.attempt_time.as_secs_f64(),
+                took.as_secs_f64() * 1e6 / r.attempts as f64
             );
         }
     }

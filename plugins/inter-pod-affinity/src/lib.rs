@@ -7,6 +7,7 @@
 
 use serde::Deserialize;
 use std::collections::HashMap;
+use wasm_scheduler_sdk::has_pod_affinity;
 use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
 use wasm_scheduler_sdk::prelude::*;
 use wasm_scheduler_sdk::selectors::label_selector_matches;
@@ -131,15 +132,6 @@ impl Terms {
     }
 }
 
-/// Whether `pod` has any inter-pod affinity term at all.
-fn has_affinity(pod: &Pod) -> bool {
-    let any = |a: &Option<PodAffinity>| {
-        a.as_ref()
-            .is_some_and(|a| !a.required.is_empty() || !a.preferred.is_empty())
-    };
-    any(&pod.pod_affinity) || any(&pod.pod_anti_affinity)
-}
-
 /// Counts per topology pair `(key, value)`.
 type PairCounts = HashMap<(String, String), i64>;
 
@@ -177,6 +169,53 @@ pub struct InterPodAffinity {
 }
 
 impl InterPodAffinity {
+    /// One running pod `other` on `node`: upstream's PreFilter counts and
+    /// PreScore `processExistingPod` for the incoming `pod`.
+    fn visit(
+        &self,
+        state: &mut CycleState,
+        terms: &Terms,
+        pod: &Pod,
+        node: &NodeInfo,
+        other: &Pod,
+        scoring: bool,
+    ) {
+        // The pod's required terms over running pods...
+        if !terms.affinity.is_empty() && terms.affinity.iter().all(|t| t.matches(other)) {
+            for t in &terms.affinity {
+                add(&mut state.affinity_counts, node, &t.key, 1);
+            }
+        }
+        for t in terms.anti_affinity.iter().filter(|t| t.matches(other)) {
+            add(&mut state.anti_affinity_counts, node, &t.key, 1);
+        }
+        let scores = &mut state.topology_score;
+        if !has_pod_affinity(other) {
+            Self::score_terms(scores, &terms.preferred_affinity, other, node, 1);
+            Self::score_terms(scores, &terms.preferred_anti_affinity, other, node, -1);
+            return;
+        }
+        // ...and running pods' required anti-affinity over the pod.
+        let theirs = Terms::of(other);
+        for t in theirs.anti_affinity.iter().filter(|t| t.matches(pod)) {
+            add(&mut state.existing_anti_affinity_counts, node, &t.key, 1);
+        }
+        if node.node.labels.is_empty() {
+            return;
+        }
+        Self::score_terms(scores, &terms.preferred_affinity, other, node, 1);
+        Self::score_terms(scores, &terms.preferred_anti_affinity, other, node, -1);
+        if self.args.hard_pod_affinity_weight > 0 {
+            for t in &theirs.affinity {
+                Self::score_term(scores, t, self.args.hard_pod_affinity_weight, pod, node);
+            }
+        }
+        if !self.args.ignore_preferred_terms_of_existing_pods || scoring {
+            Self::score_terms(scores, &theirs.preferred_affinity, pod, node, 1);
+            Self::score_terms(scores, &theirs.preferred_anti_affinity, pod, node, -1);
+        }
+    }
+
     fn score_terms(
         scores: &mut HashMap<String, HashMap<String, i64>>,
         terms: &[(i64, Term)],
@@ -247,61 +286,17 @@ impl Plugin for InterPodAffinity {
         let scoring =
             !terms.preferred_affinity.is_empty() || !terms.preferred_anti_affinity.is_empty();
         let wanted = !terms.affinity.is_empty() || !terms.anti_affinity.is_empty();
-        for node in cluster.nodes() {
-            for existing in &node.pods {
-                let other = &existing.pod;
-                // Upstream's PreFilter: the pod's required terms over running pods...
-                if wanted {
-                    if !terms.affinity.is_empty() && terms.affinity.iter().all(|t| t.matches(other))
-                    {
-                        for t in &terms.affinity {
-                            add(&mut state.affinity_counts, node, &t.key, 1);
-                        }
-                    }
-                    for t in terms.anti_affinity.iter().filter(|t| t.matches(other)) {
-                        add(&mut state.anti_affinity_counts, node, &t.key, 1);
-                    }
+        if wanted || scoring {
+            for node in cluster.nodes() {
+                for existing in &node.pods {
+                    self.visit(&mut state, &terms, pod, node, &existing.pod, scoring);
                 }
-                if !has_affinity(other) {
-                    if scoring {
-                        Self::score_terms(
-                            &mut state.topology_score,
-                            &terms.preferred_affinity,
-                            other,
-                            node,
-                            1,
-                        );
-                        Self::score_terms(
-                            &mut state.topology_score,
-                            &terms.preferred_anti_affinity,
-                            other,
-                            node,
-                            -1,
-                        );
-                    }
-                    continue;
-                }
-                // ...and running pods' required anti-affinity over the pod.
-                let theirs = Terms::of(other);
-                for t in theirs.anti_affinity.iter().filter(|t| t.matches(pod)) {
-                    add(&mut state.existing_anti_affinity_counts, node, &t.key, 1);
-                }
-                // Upstream's PreScore, `processExistingPod`.
-                if node.node.labels.is_empty() {
-                    continue;
-                }
-                let scores = &mut state.topology_score;
-                Self::score_terms(scores, &terms.preferred_affinity, other, node, 1);
-                Self::score_terms(scores, &terms.preferred_anti_affinity, other, node, -1);
-                if self.args.hard_pod_affinity_weight > 0 {
-                    for t in &theirs.affinity {
-                        Self::score_term(scores, t, self.args.hard_pod_affinity_weight, pod, node);
-                    }
-                }
-                if !self.args.ignore_preferred_terms_of_existing_pods || scoring {
-                    Self::score_terms(scores, &theirs.preferred_affinity, pod, node, 1);
-                    Self::score_terms(scores, &theirs.preferred_anti_affinity, pod, node, -1);
-                }
+            }
+        } else {
+            // A pod without terms of its own is affected only by running
+            // pods that have some (upstream's `PodsWithAffinity`).
+            for (node, existing) in cluster.pods_with_affinity() {
+                self.visit(&mut state, &terms, pod, node, &existing.pod, scoring);
             }
         }
         if self.args.ignore_preferred_terms_of_existing_pods && !scoring {

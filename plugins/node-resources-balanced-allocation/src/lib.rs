@@ -56,11 +56,30 @@ pub struct BalancedAllocation {
 /// Upstream's `balancedResourceScorer`: fractions capped at 1; the standard
 /// deviation is `|a - b| / 2` for two resources, the population formula for more.
 fn balanced_score(pairs: impl Iterator<Item = (i64, i64)>) -> i64 {
-    let fractions: Vec<f64> = pairs
-        .filter(|&(allocatable, _)| allocatable != 0)
-        .map(|(allocatable, requested)| (requested as f64 / allocatable as f64).min(1.0))
-        .collect();
-    let std = match fractions.as_slice() {
+    // Most configs compare two or three resources: the fractions stay on
+    // the stack (an allocation per node was most of this plugin's cost).
+    let mut stack = [0.0f64; 8];
+    let mut heap = Vec::new();
+    let mut len = 0;
+    for (allocatable, requested) in pairs.filter(|&(allocatable, _)| allocatable != 0) {
+        let fraction = (requested as f64 / allocatable as f64).min(1.0);
+        match stack.get_mut(len) {
+            Some(slot) => *slot = fraction,
+            None => {
+                if heap.is_empty() {
+                    heap.extend_from_slice(&stack);
+                }
+                heap.push(fraction);
+            }
+        }
+        len += 1;
+    }
+    let fractions = if heap.is_empty() {
+        &stack[..len]
+    } else {
+        &heap[..]
+    };
+    let std = match fractions {
         [a, b] => ((a - b) / 2.0).abs(),
         f if f.len() > 2 => {
             let mean = f.iter().sum::<f64>() / f.len() as f64;
@@ -127,6 +146,15 @@ mod tests {
             balanced_score([(6000, 3000), (10000, 5000)].into_iter()),
             100
         );
+    }
+
+    #[test]
+    fn more_resources_than_the_stack_holds_use_the_population_deviation() {
+        // Ten resources, half full and half empty: std 0.5 → 50.
+        let pairs = (0..10).map(|i| (10, if i % 2 == 0 { 10 } else { 0 }));
+        assert_eq!(balanced_score(pairs), 50);
+        let three = [(8, 4), (8, 4), (8, 4)].into_iter();
+        assert_eq!(balanced_score(three), 100);
     }
 
     #[test]
