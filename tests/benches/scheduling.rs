@@ -146,7 +146,7 @@ fn plugin_time(exposition: &str) -> Vec<(String, Duration)> {
         .into_iter()
         .map(|(p, s)| (p, Duration::from_secs_f64(s)))
         .collect();
-    list.sort_by(|a, b| b.1.cmp(&a.1));
+    list.sort_by_key(|(_, took)| std::cmp::Reverse(*took));
     list
 }
 
