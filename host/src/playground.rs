@@ -152,7 +152,8 @@ pub async fn run(
     tracing::info!(
         "playground ready: kubectl --kubeconfig {config} get pods -o wide | \
          kubectl --kubeconfig {config} get events | \
-         kubectl --kubeconfig {config} run web --image=nginx --overrides='{{\"spec\":{{\"schedulerName\":\"wasm-scheduler\"}}}}'"
+         kubectl --kubeconfig {config} run web --image=nginx --overrides='{{\"spec\":{{\"schedulerName\":\"wasm-scheduler\"}}}}' | \
+         wasm-scheduler explain --kubeconfig {config} --pod default/batch-huge"
     );
     if !options.once {
         tracing::info!("serving until Ctrl-C");
