@@ -15,6 +15,7 @@ mod affinity;
 mod images;
 mod resources;
 mod spread;
+mod taints;
 
 /// The final scores of `plugin` (a workspace crate, configured with
 /// `config`) for `p` on `nodes`, in order: raw, then normalized when the
@@ -48,7 +49,7 @@ pub(crate) fn scores(
 
 /// The verdict of `plugin` (a workspace crate) for `pod` on one node:
 /// `None` when it passes, else the code and reasons.
-fn verdict(plugin: &str, name: &str, n: FixtureNode, p: &Pod) -> Verdict {
+pub(crate) fn verdict(plugin: &str, name: &str, n: FixtureNode, p: &Pod) -> Verdict {
     verdict_wit(
         plugin,
         name,
