@@ -93,6 +93,16 @@ impl Cluster {
         self.nodes.get(id as usize).and_then(Option::as_ref)
     }
 
+    /// The nodes with these ids, in order; an unknown id is an error.
+    pub fn infos(&self, ids: &[NodeId]) -> Result<Vec<&NodeInfo>, String> {
+        ids.iter()
+            .map(|&id| {
+                self.get(id)
+                    .ok_or_else(|| format!("node {id} is unknown to the plugin"))
+            })
+            .collect()
+    }
+
     /// All nodes, in id order.
     pub fn nodes(&self) -> impl Iterator<Item = &NodeInfo> {
         self.nodes.iter().flatten()

@@ -5,6 +5,30 @@ use crate::status::Status;
 use crate::types::{AnnotationNeed, DataNeeds, ExtensionPoints, Pod};
 use serde::de::DeserializeOwned;
 
+impl DataNeeds {
+    /// Nodes (labels, taints, capacity) and their usage: what every plugin gets.
+    pub fn nodes_only() -> Self {
+        DataNeeds {
+            pods: false,
+            node_annotations: AnnotationNeed::None,
+            node_images: false,
+        }
+    }
+
+    /// Also the pods on each node (`pod-added` / `pod-removed` deltas).
+    pub fn with_pods(self) -> Self {
+        DataNeeds { pods: true, ..self }
+    }
+
+    /// Also the images on each node (`status.images`).
+    pub fn with_images(self) -> Self {
+        DataNeeds {
+            node_images: true,
+            ..self
+        }
+    }
+}
+
 /// A scheduling plugin: filter and/or score nodes for a pod.
 ///
 /// Methods get one node at a time; the SDK batches them. All methods but
@@ -24,11 +48,7 @@ pub trait Plugin: Sized + 'static {
 
     /// The cluster data this plugin needs. Default: nodes and usage only.
     fn needs(&self) -> DataNeeds {
-        DataNeeds {
-            pods: false,
-            node_annotations: AnnotationNeed::None,
-            node_images: false,
-        }
+        DataNeeds::nodes_only()
     }
 
     /// Called once per scheduling cycle with the pod and the whole cluster,

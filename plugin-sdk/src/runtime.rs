@@ -16,6 +16,11 @@ pub struct Runtime<P: Plugin> {
     pod: Option<Pod>,
 }
 
+/// The error of a call that came out of order.
+fn called_before<P: Plugin>(step: &'static str) -> impl FnOnce() -> String {
+    move || format!("{}: called before {step}", P::NAME)
+}
+
 impl<P: Plugin> Runtime<P> {
     /// A runtime whose plugin is not initialized yet; `version` is reported at `init`.
     pub fn new(version: &'static str) -> Self {
@@ -66,7 +71,7 @@ impl<P: Plugin> Runtime<P> {
         let plugin = self
             .plugin
             .as_mut()
-            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
+            .ok_or_else(called_before::<P>("init"))?;
         plugin.prepare(&pod, &self.cluster);
         self.pod = Some(pod);
         Ok(())
@@ -77,12 +82,25 @@ impl<P: Plugin> Runtime<P> {
         let plugin = self
             .plugin
             .as_ref()
-            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
+            .ok_or_else(called_before::<P>("init"))?;
         let pod = self
             .pod
             .as_ref()
-            .ok_or_else(|| format!("{}: called before begin-cycle", P::NAME))?;
+            .ok_or_else(called_before::<P>("begin-cycle"))?;
         Ok((plugin, &self.cluster, pod))
+    }
+
+    /// [`Runtime::in_cycle`] with the plugin mutable, for `pre_score`.
+    fn in_cycle_mut(&mut self) -> Result<(&mut P, &Cluster, &Pod), String> {
+        let Runtime {
+            plugin,
+            cluster,
+            pod,
+            ..
+        } = self;
+        let plugin = plugin.as_mut().ok_or_else(called_before::<P>("init"))?;
+        let pod = pod.as_ref().ok_or_else(called_before::<P>("begin-cycle"))?;
+        Ok((plugin, cluster, pod))
     }
 
     /// The nodes that do not pass, by index into `nodes`, in order, with
@@ -124,23 +142,8 @@ impl<P: Plugin> Runtime<P> {
     /// One score per node id, in order, after the plugin's `pre_score` on
     /// the batch; an unknown node is an error.
     pub fn score(&mut self, nodes: &[NodeId]) -> Result<Vec<i64>, String> {
-        let plugin = self
-            .plugin
-            .as_mut()
-            .ok_or_else(|| format!("{}: called before init", P::NAME))?;
-        let pod = self
-            .pod
-            .as_ref()
-            .ok_or_else(|| format!("{}: called before begin-cycle", P::NAME))?;
-        let cluster = &self.cluster;
-        let infos = nodes
-            .iter()
-            .map(|&id| {
-                cluster
-                    .get(id)
-                    .ok_or_else(|| format!("node {id} is unknown to the plugin"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let (plugin, cluster, pod) = self.in_cycle_mut()?;
+        let infos = cluster.infos(nodes)?;
         plugin.pre_score(pod, cluster, &infos);
         Ok(infos.iter().map(|node| plugin.score(pod, node)).collect())
     }
@@ -159,14 +162,7 @@ impl<P: Plugin> Runtime<P> {
             ));
         }
         let (plugin, cluster, pod) = self.in_cycle()?;
-        let infos = nodes
-            .iter()
-            .map(|&id| {
-                cluster
-                    .get(id)
-                    .ok_or_else(|| format!("node {id} is unknown to the plugin"))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let infos = cluster.infos(nodes)?;
         plugin.normalize_score(pod, &infos, &mut scores);
         Ok(scores)
     }

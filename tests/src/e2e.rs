@@ -3,8 +3,8 @@
 //! the Kubernetes objects the tests create.
 
 use crate::runtime;
-use k8s_openapi::api::core::v1::{Node, Pod};
-use kube::api::{Api, PostParams};
+use k8s_openapi::api::core::v1::{Event, Node, Pod};
+use kube::api::{Api, ListParams, PostParams};
 use kube::{Client, Config};
 use serde_json::json;
 use std::time::Duration;
@@ -121,6 +121,18 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     panic!("timed out waiting for {what}");
+}
+
+/// The first `FailedScheduling` Event in `namespace`, once there is one.
+pub async fn failed_scheduling(client: &Client, namespace: &str) -> Event {
+    let events: Api<Event> = Api::namespaced(client.clone(), namespace);
+    eventually("a FailedScheduling event", || async {
+        let list = events.list(&ListParams::default()).await.ok()?;
+        list.items
+            .into_iter()
+            .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
+    })
+    .await
 }
 
 /// The node `name` is bound to, once it is.

@@ -6,7 +6,7 @@ use kube::api::{Api, ListParams, PostParams};
 use wasm_scheduler::config::SchedulerConfig;
 use wasm_scheduler::profile::Profile;
 use wasm_scheduler::scheduler::Options;
-use wasm_scheduler_tests::e2e::{Harness, eventually, logs, node, node_of, pod};
+use wasm_scheduler_tests::e2e::{Harness, eventually, failed_scheduling, logs, node, node_of, pod};
 use wasm_scheduler_tests::runtime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -46,14 +46,8 @@ async fn binds_where_the_plugins_choose_explains_misfits_and_leaves_other_pods_a
         ("False", Some("Unschedulable"))
     );
     assert_eq!(condition.message.as_deref(), Some(message));
+    let failed = failed_scheduling(&client, "default").await;
     let events: Api<Event> = Api::namespaced(client.clone(), "default");
-    let failed = eventually("a FailedScheduling event", || async {
-        let list = events.list(&ListParams::default()).await.ok()?;
-        list.items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
-    })
-    .await;
     assert_eq!(failed.message.as_deref(), Some(message));
     assert_eq!(failed.involved_object.name.as_deref(), Some("huge"));
     assert_eq!(failed.type_.as_deref(), Some("Warning"));
@@ -329,14 +323,7 @@ async fn explain_counts_the_reasons_of_failed_scheduling() -> anyhow::Result<()>
         Some([("zone".to_string(), "a".to_string())].into());
     pods.create(&PostParams::default(), &stuck).await?;
 
-    let events: Api<Event> = Api::namespaced(h.client.clone(), "default");
-    let failed = eventually("a FailedScheduling event", || async {
-        let list = events.list(&ListParams::default()).await.ok()?;
-        list.items
-            .into_iter()
-            .find(|e| e.reason.as_deref() == Some("FailedScheduling"))
-    })
-    .await;
+    let failed = failed_scheduling(&h.client, "default").await;
 
     let plugins = Profile::builtin("wasm-scheduler", runtime())?.plugins;
     let live = ClusterObjects::from_api(&h.client).await?;

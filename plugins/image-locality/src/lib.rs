@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
 use wasm_scheduler_sdk::prelude::*;
-use wasm_scheduler_sdk::types::{AnnotationNeed, DataNeeds};
+use wasm_scheduler_sdk::types::DataNeeds;
 
 const MB: i64 = 1024 * 1024;
 /// Below this, image sizes sum to a score of 0.
@@ -83,11 +83,7 @@ impl Plugin for ImageLocality {
     }
 
     fn needs(&self) -> DataNeeds {
-        DataNeeds {
-            pods: false,
-            node_annotations: AnnotationNeed::None,
-            node_images: true,
-        }
+        DataNeeds::nodes_only().with_images()
     }
 
     fn prepare(&mut self, pod: &Pod, cluster: &Cluster) {

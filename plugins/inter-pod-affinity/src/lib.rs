@@ -11,9 +11,7 @@ use wasm_scheduler_sdk::has_pod_affinity;
 use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
 use wasm_scheduler_sdk::prelude::*;
 use wasm_scheduler_sdk::selectors::label_selector_matches;
-use wasm_scheduler_sdk::types::{
-    AnnotationNeed, DataNeeds, KeyValue, LabelSelector, PodAffinity, PodAffinityTerm,
-};
+use wasm_scheduler_sdk::types::{DataNeeds, KeyValue, LabelSelector, PodAffinity, PodAffinityTerm};
 
 /// Upstream's `ErrReasonAffinityRulesNotMatch`.
 pub const REASON_AFFINITY: &str = "node(s) didn't match pod affinity rules";
@@ -269,11 +267,7 @@ impl Plugin for InterPodAffinity {
     }
 
     fn needs(&self) -> DataNeeds {
-        DataNeeds {
-            pods: true,
-            node_annotations: AnnotationNeed::None,
-            node_images: false,
-        }
+        DataNeeds::nodes_only().with_pods()
     }
 
     fn prepare(&mut self, pod: &Pod, cluster: &Cluster) {

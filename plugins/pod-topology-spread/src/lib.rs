@@ -14,8 +14,7 @@ use wasm_scheduler_sdk::selectors::{
 };
 use wasm_scheduler_sdk::taints::first_untolerated;
 use wasm_scheduler_sdk::types::{
-    AnnotationNeed, DataNeeds, InclusionPolicy, KeyValue, LabelSelector, NodeId,
-    UnsatisfiableAction,
+    DataNeeds, InclusionPolicy, KeyValue, LabelSelector, NodeId, UnsatisfiableAction,
 };
 
 /// Upstream's `ErrReasonConstraintsNotMatch`.
@@ -351,11 +350,7 @@ impl Plugin for PodTopologySpread {
     }
 
     fn needs(&self) -> DataNeeds {
-        DataNeeds {
-            pods: true,
-            node_annotations: AnnotationNeed::None,
-            node_images: false,
-        }
+        DataNeeds::nodes_only().with_pods()
     }
 
     fn prepare(&mut self, pod: &Pod, cluster: &Cluster) {

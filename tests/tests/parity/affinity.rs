@@ -1,15 +1,14 @@
 //! InterPodAffinity against upstream's `filtering_test.go`
 //! (`TestRequiredAffinitySingleNode`) and `scoring_test.go` (`TestPreferredAffinity`).
 
-use super::{Verdict, fails};
-use wasm_scheduler::runtime::PluginSpec;
+use super::{Verdict, fails, instance_with_pods};
 use wasm_scheduler::runtime::wit::Code;
 use wasm_scheduler_sdk::fixtures::{node, pod};
 use wasm_scheduler_sdk::types::{
     LabelSelector, LabelSelectorOperator, LabelSelectorRequirement, Pod, PodAffinity,
     PodAffinityTerm, WeightedPodAffinityTerm,
 };
-use wasm_scheduler_tests::{FixtureNode, full_sync_with_pods, load, rejected};
+use wasm_scheduler_tests::{FixtureNode, rejected};
 
 use LabelSelectorOperator::{DoesNotExist, Exists, In, NotIn};
 
@@ -59,20 +58,6 @@ fn labelled(label: (&str, &str), affinity: Option<PodAffinity>, anti: Option<Pod
     p.pod_affinity = affinity;
     p.pod_anti_affinity = anti;
     p
-}
-
-fn plugin_instance(
-    nodes: &[FixtureNode],
-    pods: &[(usize, Pod)],
-    p: &Pod,
-) -> wasm_scheduler::runtime::PluginInstance {
-    let mut inst = load("inter-pod-affinity", PluginSpec::new("InterPodAffinity"))
-        .instantiate()
-        .expect("init");
-    inst.apply(&full_sync_with_pods(nodes, pods)).expect("sync");
-    inst.begin_cycle(&wasm_scheduler_tests::pod(p))
-        .expect("begin-cycle");
-    inst
 }
 
 /// `TestRequiredAffinitySingleNode`, its first 14 cases. Upstream has since
@@ -306,9 +291,15 @@ fn inter_pod_affinity_filter_as_upstream() {
     assert!(cases.len() >= 10);
     for (case, p, running, want) in cases {
         let pods: Vec<(usize, Pod)> = running.into_iter().map(|r| (0, r)).collect();
-        let result = plugin_instance(std::slice::from_ref(&node1), &pods, &p)
-            .filter(&[0])
-            .expect("filter");
+        let result = instance_with_pods(
+            "inter-pod-affinity",
+            "InterPodAffinity",
+            std::slice::from_ref(&node1),
+            &pods,
+            &p,
+        )
+        .filter(&[0])
+        .expect("filter");
         let got = rejected(&result)
             .into_iter()
             .next()
@@ -568,7 +559,13 @@ fn inter_pod_affinity_score_as_upstream() {
                 n.into()
             })
             .collect();
-        let mut inst = plugin_instance(&nodes, &running, &p);
+        let mut inst = instance_with_pods(
+            "inter-pod-affinity",
+            "InterPodAffinity",
+            &nodes,
+            &running,
+            &p,
+        );
         let ids: Vec<u32> = (0..nodes.len() as u32).collect();
         let raw = inst.score(&ids).expect("score");
         let got = inst.normalize_score(&ids, &raw).expect("normalize");

@@ -17,6 +17,25 @@ mod resources;
 mod spread;
 mod taints;
 
+/// An instance of `plugin` (a workspace crate) synced with `nodes` and the
+/// pods running on them (`(node index, pod)`), in a cycle for `p`.
+pub(crate) fn instance_with_pods(
+    plugin: &str,
+    name: &str,
+    nodes: &[FixtureNode],
+    pods: &[(usize, Pod)],
+    p: &Pod,
+) -> wasm_scheduler::runtime::PluginInstance {
+    let mut inst = load(plugin, PluginSpec::new(name))
+        .instantiate()
+        .expect("init");
+    inst.apply(&wasm_scheduler_tests::full_sync_with_pods(nodes, pods))
+        .expect("sync");
+    inst.begin_cycle(&wasm_scheduler_tests::pod(p))
+        .expect("begin-cycle");
+    inst
+}
+
 /// The final scores of `plugin` (a workspace crate, configured with
 /// `config`) for `p` on `nodes`, in order: raw, then normalized when the
 /// plugin normalizes, as the scheduler would add them up.

@@ -1,7 +1,7 @@
 //! PodTopologySpread against upstream's `filtering_test.go`
 //! (`TestSingleConstraint`) and `scoring_test.go` (`TestPodTopologySpreadScore`).
 
-use wasm_scheduler::runtime::PluginSpec;
+use super::instance_with_pods;
 use wasm_scheduler::runtime::wit::{Code, ExtensionPoints};
 use wasm_scheduler_sdk::fixtures::{node, pod};
 use wasm_scheduler_sdk::types::{
@@ -9,7 +9,7 @@ use wasm_scheduler_sdk::types::{
     NodeSelectorOperator, NodeSelectorRequirement, NodeSelectorTerm, Pod, TopologySpreadConstraint,
     UnsatisfiableAction,
 };
-use wasm_scheduler_tests::{FixtureNode, full_sync_with_pods, load, rejected};
+use wasm_scheduler_tests::{FixtureNode, rejected};
 
 const HOST: &str = "kubernetes.io/hostname";
 
@@ -96,26 +96,18 @@ fn foos(counts: &[usize]) -> Existing<'static> {
         .collect()
 }
 
-fn instance(
-    nodes: &[FixtureNode],
-    pods: &[(usize, Pod)],
-    p: &Pod,
-) -> wasm_scheduler::runtime::PluginInstance {
-    let mut inst = load("pod-topology-spread", PluginSpec::new("PodTopologySpread"))
-        .instantiate()
-        .expect("init");
-    inst.apply(&full_sync_with_pods(nodes, pods)).expect("sync");
-    inst.begin_cycle(&wasm_scheduler_tests::pod(p))
-        .expect("begin-cycle");
-    inst
-}
-
 /// The filter's code for every node, in order.
 fn codes(nodes: &[FixtureNode], pods: &Existing, p: &Pod) -> Vec<Code> {
     let ids: Vec<u32> = (0..nodes.len() as u32).collect();
-    let result = instance(nodes, &existing(pods), p)
-        .filter(&ids)
-        .expect("filter");
+    let result = instance_with_pods(
+        "pod-topology-spread",
+        "PodTopologySpread",
+        nodes,
+        &existing(pods),
+        p,
+    )
+    .filter(&ids)
+    .expect("filter");
     let mut codes = vec![Code::Success; nodes.len()];
     for (index, code, _) in rejected(&result) {
         codes[index as usize] = code;
@@ -242,9 +234,15 @@ fn pod_topology_spread_filter_reasons_are_upstreams() {
     let mut nodes = four_zoned();
     nodes[1] = labelled("node-b", &[("node", "node-b")]);
     let ids: Vec<u32> = (0..4).collect();
-    let result = instance(&nodes, &existing(&foos(&[1, 0, 1, 1])), &p)
-        .filter(&ids)
-        .expect("filter");
+    let result = instance_with_pods(
+        "pod-topology-spread",
+        "PodTopologySpread",
+        &nodes,
+        &existing(&foos(&[1, 0, 1, 1])),
+        &p,
+    )
+    .filter(&ids)
+    .expect("filter");
     let reasons: Vec<(u32, Vec<String>)> = rejected(&result)
         .into_iter()
         .map(|(i, _, r)| (i, r))
@@ -274,7 +272,13 @@ fn pod_topology_spread_filter_reasons_are_upstreams() {
 /// Final scores of the candidate nodes (the first `candidates` of `nodes`;
 /// the rest failed filtering but their pods still count).
 fn spread_scores(nodes: &[FixtureNode], candidates: usize, pods: &Existing, p: &Pod) -> Vec<i64> {
-    let mut inst = instance(nodes, &existing(pods), p);
+    let mut inst = instance_with_pods(
+        "pod-topology-spread",
+        "PodTopologySpread",
+        nodes,
+        &existing(pods),
+        p,
+    );
     assert!(
         inst.info()
             .extension_points
