@@ -327,8 +327,8 @@ fn labelled(name: &str, labels: &[(&str, &str)]) -> Node {
 /// `pkg/scheduler/framework/plugins/nodeaffinity/node_affinity_test.go`
 /// (`TestNodeAffinity`): the cases on `nodeSelector`, required terms and
 /// `matchFields`. Left out: the invalid-label-value case (the API server
-/// rejects such a pod before a scheduler sees it) and the cases on the
-/// plugin's `addedAffinity` argument, which this plugin does not take yet.
+/// rejects such a pod before a scheduler sees it); the `addedAffinity`
+/// cases are in [`node_affinity_added_affinity_as_upstream`].
 #[test]
 fn node_affinity_filter_as_upstream() {
     use NodeSelectorOperator::{Exists, Gt, In, NotIn};
@@ -611,5 +611,99 @@ fn node_affinity_score_as_upstream() {
         scores(&mut inst, &affinity3),
         [18, 100, 36],
         "all nodes matches the preferred scheduling requirements of pod but with different priorities"
+    );
+}
+
+/// The `addedAffinity` cases of `TestNodeAffinity` (filter) and of
+/// `TestNodeAffinityPriority` (score): the scheduler's own terms on top of
+/// every pod's.
+#[test]
+fn node_affinity_added_affinity_as_upstream() {
+    use NodeSelectorOperator::In;
+    use serde_json::json;
+    let zone_in = |v: &str| required(Some(vec![term(vec![req("zone", In, &[v])], vec![])]));
+    let on_node2 = json!({"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+        {"nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": ["node2"]}]}]}}});
+    let in_zone_bar = json!({"addedAffinity": {"requiredDuringSchedulingIgnoredDuringExecution":
+        {"nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In", "values": ["bar"]}]}]}}});
+    let cases = [
+        (
+            "Matches added affinity and Pod's node affinity",
+            zone_in("foo"),
+            on_node2.clone(),
+            None,
+        ),
+        (
+            "Matches added affinity but not Pod's node affinity",
+            zone_in("bar"),
+            on_node2,
+            fails(
+                Code::UnschedulableAndUnresolvable,
+                "node(s) didn't match Pod's node affinity/selector",
+            ),
+        ),
+        (
+            "Doesn't match added affinity",
+            pod("p"),
+            in_zone_bar,
+            fails(
+                Code::UnschedulableAndUnresolvable,
+                "node(s) didn't match scheduler-enforced node affinity",
+            ),
+        ),
+    ];
+    for (case, p, config, want) in cases {
+        let n = labelled("node2", &[("zone", "foo")]).into();
+        assert_eq!(
+            verdict_wit(
+                "node-affinity",
+                "NodeAffinity",
+                config,
+                n,
+                &wasm_scheduler_tests::pod(&p)
+            ),
+            want,
+            "{case}"
+        );
+    }
+
+    let prefer = |weight: i64, key: &str, value: &str| {
+        json!({"addedAffinity": {"preferredDuringSchedulingIgnoredDuringExecution":
+            [{"weight": weight, "preference": {"matchExpressions": [{"key": key, "operator": "In", "values": [value]}]}}]}})
+    };
+    let mut with_preference = pod("p");
+    with_preference.node_affinity = Some(NodeAffinity {
+        required: None,
+        preferred: vec![PreferredSchedulingTerm {
+            weight: 2,
+            preference: term(vec![req("foo", In, &["bar"])], vec![]),
+        }],
+    });
+    let foo_bar = labelled("node1", &[("foo", "bar")]);
+    let key_value = labelled("node2", &[("key", "value")]);
+    let both = labelled("node3", &[("foo", "bar"), ("key", "value"), ("az", "az1")]);
+    let nodes =
+        |list: Vec<Node>| -> Vec<FixtureNode> { list.into_iter().map(Into::into).collect() };
+    assert_eq!(
+        scores(
+            "node-affinity",
+            "NodeAffinity",
+            prefer(2, "foo", "bar"),
+            &nodes(vec![foo_bar.clone(), key_value.clone()]),
+            &pod("p")
+        ),
+        [100, 0],
+        "Added affinity"
+    );
+    assert_eq!(
+        scores(
+            "node-affinity",
+            "NodeAffinity",
+            prefer(3, "key", "value"),
+            &nodes(vec![foo_bar, key_value, both]),
+            &with_preference
+        ),
+        [40, 60, 100],
+        "Added affinity and pod has default affinity"
     );
 }
