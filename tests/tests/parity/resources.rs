@@ -734,3 +734,181 @@ fn balanced_allocation_as_upstream() {
         );
     }
 }
+
+/// `least_allocated_test.go` (`TestLeastAllocatedScoringStrategy`): every
+/// case but "Resources not set, pods scheduled with error" (this plugin's
+/// config defaults the resources to cpu and memory, as upstream's v1 API
+/// defaulting does). Quantities are upstream's: `"cpu": "4000"` is 4,000 cores.
+#[test]
+fn least_allocated_as_upstream() {
+    const CORES: i64 = 1000;
+    const EXT: &str = "abc.com/xyz";
+    let sized = |cpu_cores: i64, memory: i64| node("n").with_allocatable(cpu_cores * CORES, memory);
+    let two_containers = || {
+        k8s_pod(
+            &[req(1000 * CORES, 2000), req(2000 * CORES, 3000)],
+            &[],
+            None,
+        )
+    };
+    let with_cpu_mem =
+        |cpu_cores: i64, memory: i64| k8s_pod(&[req(cpu_cores * CORES, memory)], &[], None);
+    let weights = |list: &[(&str, i64)]| {
+        json!({"scoringStrategy": {"type": "LeastAllocated",
+            "resources": list.iter().map(|(n, w)| json!({"name": n, "weight": w})).collect::<Vec<_>>()}})
+    };
+    let default = weights(&[("cpu", 1), ("memory", 1)]);
+    let extended = weights(&[("cpu", 1), ("memory", 1), (EXT, 1)]);
+    type Case<'a> = (&'a str, wit::Pod, Vec<FixtureNode>, Value, Scores);
+    let cases: Vec<Case> = vec![
+        (
+            "nothing scheduled, nothing requested",
+            empty_pod(),
+            vec![sized(4000, 10000).into(), sized(4000, 10000).into()],
+            default.clone(),
+            vec![100, 100],
+        ),
+        (
+            "nothing scheduled, resources requested, differently sized nodes",
+            two_containers(),
+            vec![sized(4000, 10000).into(), sized(6000, 10000).into()],
+            default.clone(),
+            vec![37, 50],
+        ),
+        (
+            "no resources requested, pods scheduled",
+            empty_pod(),
+            vec![
+                used_node(sized(4000, 10000), &empty_pod()),
+                used_node(sized(4000, 10000), &empty_pod()),
+            ],
+            default.clone(),
+            vec![100, 100],
+        ),
+        (
+            "no resources requested, pods scheduled with resources",
+            empty_pod(),
+            vec![
+                used_node(sized(10000, 20000), &with_cpu_mem(6000, 0)),
+                used_node(sized(10000, 20000), &with_cpu_mem(6000, 5000)),
+            ],
+            default.clone(),
+            vec![70, 57],
+        ),
+        (
+            "resources requested, pods scheduled with resources",
+            two_containers(),
+            vec![
+                used_node(sized(10000, 20000), &with_cpu_mem(3000, 0)),
+                used_node(sized(10000, 20000), &with_cpu_mem(3000, 5000)),
+            ],
+            default.clone(),
+            vec![57, 45],
+        ),
+        (
+            "resources requested, pods scheduled with resources, differently sized nodes",
+            two_containers(),
+            vec![
+                used_node(sized(10000, 20000), &with_cpu_mem(3000, 0)),
+                used_node(sized(10000, 50000), &with_cpu_mem(3000, 5000)),
+            ],
+            default.clone(),
+            vec![57, 60],
+        ),
+        (
+            "requested resources exceed node capacity",
+            with_cpu_mem(3000, 0),
+            vec![
+                used_node(sized(4000, 10000), &with_cpu_mem(3000, 0)),
+                used_node(sized(4000, 10000), &with_cpu_mem(3000, 5000)),
+            ],
+            default.clone(),
+            vec![50, 25],
+        ),
+        (
+            "zero node resources, pods scheduled with resources",
+            empty_pod(),
+            vec![
+                used_node(sized(0, 0), &with_cpu_mem(3000, 0)),
+                used_node(sized(0, 0), &with_cpu_mem(3000, 5000)),
+            ],
+            default.clone(),
+            vec![0, 0],
+        ),
+        (
+            "nothing scheduled, resources requested with different weight on CPU and memory, differently sized nodes",
+            two_containers(),
+            vec![sized(4000, 10000).into(), sized(6000, 10000).into()],
+            weights(&[("memory", 2), ("cpu", 1)]),
+            vec![41, 50],
+        ),
+        (
+            "bypass extended resource if the pod does not request",
+            two_containers(),
+            vec![
+                sized(6000, 10000).into(),
+                sized(6000, 10000).with_scalar(EXT, 4).into(),
+            ],
+            extended.clone(),
+            vec![50, 50],
+        ),
+        (
+            "honor extended resource if the pod requests",
+            k8s_pod(&[req_with(3000 * CORES, 5000, &[(EXT, 2)])], &[], None),
+            vec![
+                sized(6000, 10000).with_scalar(EXT, 4).into(),
+                sized(6000, 10000).with_scalar(EXT, 10).into(),
+            ],
+            extended,
+            vec![50, 60],
+        ),
+        (
+            "if the node doesn't have a resource",
+            with_cpu_mem(3000, 4000),
+            vec![
+                sized(6000, 10000).into(),
+                sized(6000, 10000).with_scalar(EXT, 4).into(),
+            ],
+            weights(&[(EXT, 2), ("cpu", 1), ("memory", 1)]),
+            vec![55, 55],
+        ),
+    ];
+    for (case, p, nodes, config, want) in cases {
+        assert_eq!(
+            scores(
+                "node-resources-fit",
+                "NodeResourcesFit",
+                config,
+                &nodes,
+                &sdk_pod(&p)
+            ),
+            want,
+            "{case}"
+        );
+    }
+    // "resource with negative weight", "... zero weight", "... weight larger
+    // than MaxNodeScore": the config is refused when the plugin starts.
+    for (case, bad) in [
+        (
+            "resource with negative weight",
+            weights(&[("memory", -1), ("cpu", 1)]),
+        ),
+        (
+            "resource with zero weight",
+            weights(&[("memory", 1), ("cpu", 0)]),
+        ),
+        (
+            "resource weight larger than MaxNodeScore",
+            weights(&[("memory", 1), ("cpu", 101)]),
+        ),
+    ] {
+        let err = wasm_scheduler_tests::load(
+            "node-resources-fit",
+            wasm_scheduler::runtime::PluginSpec::new("NodeResourcesFit").with_config(bad),
+        )
+        .instantiate()
+        .err()
+        .unwrap_or_else(|| panic!("{case}: the config is accepted"));
+        assert!(format!("{err:?}").contains("weight"), "{case}: {err:?}");
+    }
+}
