@@ -119,34 +119,54 @@ struct Row {
     p99: Duration,
     max: Duration,
     /// Time in each plugin (all its calls, every extension point), largest first.
-    plugins: Vec<(String, Duration)>,
+    plugins: Vec<PluginTime>,
     /// The sum of all attempt lengths.
     attempt_time: Duration,
 }
 
-/// Seconds spent per plugin, from the sums of
+/// The extension points whose time the table breaks out, in call order.
+const POINTS: [&str; 5] = ["Sync", "PreFilter", "Filter", "Score", "NormalizeScore"];
+
+/// One plugin's time: in all, and per extension point (in [`POINTS`] order).
+struct PluginTime {
+    plugin: String,
+    total: Duration,
+    points: [Duration; POINTS.len()],
+}
+
+/// Time spent per plugin, from the sums of
 /// `scheduler_plugin_execution_duration_seconds` in the text exposition.
-fn plugin_time(exposition: &str) -> Vec<(String, Duration)> {
-    let mut per_plugin: std::collections::BTreeMap<String, f64> = Default::default();
+fn plugin_time(exposition: &str) -> Vec<PluginTime> {
+    let mut per_plugin: std::collections::BTreeMap<String, [f64; POINTS.len()]> =
+        Default::default();
     for line in exposition.lines() {
         let Some(rest) = line.strip_prefix("scheduler_plugin_execution_duration_seconds_sum{")
         else {
             continue;
         };
         let (labels, value) = rest.rsplit_once("} ").expect("a sample line");
-        let plugin = labels
-            .split(',')
-            .find_map(|l| l.strip_prefix("plugin=\""))
-            .and_then(|v| v.strip_suffix('"'))
-            .expect("a plugin label");
-        *per_plugin.entry(plugin.to_string()).or_default() +=
+        let label = |name: &str| {
+            labels
+                .split(',')
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix("=\"")?.strip_suffix('"'))
+        };
+        let plugin = label("plugin").expect("a plugin label");
+        let point = label("extension_point").expect("an extension_point label");
+        let Some(i) = POINTS.iter().position(|p| *p == point) else {
+            continue;
+        };
+        per_plugin.entry(plugin.to_string()).or_default()[i] +=
             value.parse::<f64>().expect("a number");
     }
-    let mut list: Vec<(String, Duration)> = per_plugin
+    let mut list: Vec<PluginTime> = per_plugin
         .into_iter()
-        .map(|(p, s)| (p, Duration::from_secs_f64(s)))
+        .map(|(plugin, secs)| PluginTime {
+            plugin,
+            total: Duration::from_secs_f64(secs.iter().sum()),
+            points: secs.map(Duration::from_secs_f64),
+        })
         .collect();
-    list.sort_by_key(|(_, took)| std::cmp::Reverse(*took));
+    list.sort_by_key(|t| std::cmp::Reverse(t.total));
     list
 }
 
@@ -272,16 +292,30 @@ async fn main() -> anyhow::Result<()> {
             r.attempts
         );
         println!(
-            "  {:<32} {:>9} {:>8} {:>12}",
-            "plugin", "ms", "share", "µs/attempt"
+            "  {:<32} {:>6} {:>7} {:>10} | per attempt, µs: {:>5} {:>9} {:>6} {:>6} {:>9}",
+            "plugin",
+            "ms",
+            "share",
+            "µs/attempt",
+            POINTS[0],
+            POINTS[1],
+            POINTS[2],
+            POINTS[3],
+            "Normalize"
         );
-        for (plugin, took) in &r.plugins {
+        let per_attempt = |d: Duration| d.as_secs_f64() * 1e6 / r.attempts as f64;
+        for t in &r.plugins {
             println!(
-                "  {:<32} {:>9.0} {:>7.1}% {:>12.1}",
-                plugin,
-                took.as_secs_f64() * 1e3,
-                100.0 * took.as_secs_f64() / r.attempt_time.as_secs_f64(),
-                took.as_secs_f64() * 1e6 / r.attempts as f64
+                "  {:<32} {:>6.0} {:>6.1}% {:>10.1} |                  {:>5.1} {:>9.1} {:>6.1} {:>6.1} {:>9.1}",
+                t.plugin,
+                t.total.as_secs_f64() * 1e3,
+                100.0 * t.total.as_secs_f64() / r.attempt_time.as_secs_f64(),
+                per_attempt(t.total),
+                per_attempt(t.points[0]),
+                per_attempt(t.points[1]),
+                per_attempt(t.points[2]),
+                per_attempt(t.points[3]),
+                per_attempt(t.points[4]),
             );
         }
     }
