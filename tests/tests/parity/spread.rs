@@ -115,11 +115,90 @@ fn codes(nodes: &[FixtureNode], pods: &Existing, p: &Pod) -> Vec<Code> {
     codes
 }
 
+fn min_domains(mut p: Pod, n: i32) -> Pod {
+    p.topology_spread_constraints[0].min_domains = Some(n);
+    p
+}
+
+fn policies(mut p: Pod, affinity: InclusionPolicy, taints: InclusionPolicy) -> Pod {
+    for c in &mut p.topology_spread_constraints {
+        c.node_affinity_policy = affinity;
+        c.node_taints_policy = taints;
+    }
+    p
+}
+
+/// `NodeSelector(map[string]string{"foo": ""})`.
+fn foo_selector(p: Pod) -> Pod {
+    let mut p = p;
+    p.node_selector = vec![wasm_scheduler_sdk::types::KeyValue {
+        key: "foo".into(),
+        value: String::new(),
+    }];
+    p
+}
+
+/// `NodeAffinityIn("foo", []string{""}, ...)`.
+fn foo_affinity(p: Pod) -> Pod {
+    let mut p = p;
+    p.node_affinity = Some(NodeAffinity {
+        required: Some(vec![NodeSelectorTerm {
+            match_expressions: vec![NodeSelectorRequirement {
+                key: "foo".into(),
+                operator: NodeSelectorOperator::In,
+                values: vec![String::new()],
+            }],
+            match_fields: Vec::new(),
+        }]),
+        preferred: Vec::new(),
+    });
+    p
+}
+
+/// Nodes named and labelled `node=<name>`.
+fn by_node(names: &[&str]) -> Vec<FixtureNode> {
+    names.iter().map(|n| labelled(n, &[("node", n)])).collect()
+}
+
+/// Upstream's inclusion-policy nodes: a, b and x labelled `foo`, y not.
+fn foo_labelled() -> Vec<FixtureNode> {
+    ["node-a", "node-b", "node-x", "node-y"]
+        .iter()
+        .map(|n| {
+            if *n == "node-y" {
+                labelled(n, &[("node", n)])
+            } else {
+                labelled(n, &[("node", n), ("foo", "")])
+            }
+        })
+        .collect()
+}
+
+/// As upstream's taint-policy nodes: all labelled `foo`, y tainted NoSchedule.
+fn foo_labelled_tainted() -> Vec<FixtureNode> {
+    let mut nodes: Vec<FixtureNode> = ["node-a", "node-b", "node-x", "node-y"]
+        .iter()
+        .map(|n| labelled(n, &[("node", n), ("foo", "")]))
+        .collect();
+    nodes[3].node = nodes[3]
+        .node
+        .clone()
+        .with_taint(wasm_scheduler_sdk::fixtures::taint(
+            "node.kubernetes.io/unschedulable",
+            "",
+            wasm_scheduler_sdk::types::TaintEffect::NoSchedule,
+        ));
+    nodes
+}
+
 /// `TestSingleConstraint`, every case but "terminating Pods should be
-/// excluded" (the plugin contract carries no deletion timestamp).
+/// excluded" (the plugin contract carries no deletion timestamp), with its
+/// minDomains and node-inclusion-policy cases; and the first two cases of
+/// `TestMultipleConstraints`.
 #[test]
 fn pod_topology_spread_filter_as_upstream() {
     use Code::{Success as S, Unschedulable as U, UnschedulableAndUnresolvable as UU};
+    use InclusionPolicy::{Honor, Ignore};
     use UnsatisfiableAction::DoNotSchedule as Hard;
     let foo_zone = spread_pod(&["foo"], &[(1, "zone", Hard, exists("foo"))]);
     let foo_node = |skew| spread_pod(&["foo"], &[(skew, "node", Hard, exists("foo"))]);
@@ -217,6 +296,122 @@ fn pod_topology_spread_filter_as_upstream() {
             four_zoned(),
             foos(&[2, 1, 0, 3]),
             vec![S, S, S, U],
+        ),
+        (
+            "existing pods do not match null selector",
+            spread_pod(&["foo"], &[(1, "zone", Hard, None)]),
+            four_zoned(),
+            foos(&[0, 0, 1, 1]),
+            vec![S, S, S, S],
+        ),
+        (
+            "pods spread across nodes as 2/2/1, maxSkew is 2, and the number of domains < minDomains, then the third node fits",
+            min_domains(spread_pod(&["foo"], &[(2, "node", Hard, exists("foo"))]), 4),
+            by_node(&["node-a", "node-b", "node-c"]),
+            foos(&[2, 2, 1]),
+            vec![U, U, S],
+        ),
+        (
+            "pods spread across nodes as 2/2/1, maxSkew is 2, and the number of domains > minDomains, then the all nodes fit",
+            min_domains(spread_pod(&["foo"], &[(2, "node", Hard, exists("foo"))]), 2),
+            by_node(&["node-a", "node-b", "node-c"]),
+            foos(&[2, 2, 1]),
+            vec![S, S, S],
+        ),
+        (
+            "pods spread across zone as 2/1, maxSkew is 2 and the number of domains < minDomains, then the third and fourth nodes fit",
+            min_domains(spread_pod(&["foo"], &[(2, "zone", Hard, exists("foo"))]), 3),
+            four_zoned(),
+            foos(&[1, 1, 0, 1]),
+            vec![U, U, S, S],
+        ),
+        (
+            "pods spread across zone as 2/1, maxSkew is 2 and the number of domains > minDomains, then the all nodes fit",
+            min_domains(spread_pod(&["foo"], &[(2, "zone", Hard, exists("foo"))]), 1),
+            four_zoned(),
+            foos(&[1, 1, 0, 1]),
+            vec![S, S, S, S],
+        ),
+        (
+            "NodeAffinityPolicy honored with labelSelectors",
+            foo_selector(spread_pod(&["foo"], &[(1, "node", Hard, exists("foo"))])),
+            foo_labelled(),
+            foos(&[1, 1, 0, 1]),
+            vec![U, U, S, S],
+        ),
+        (
+            "NodeAffinityPolicy ignored with labelSelectors",
+            policies(
+                foo_selector(spread_pod(&["foo"], &[(1, "node", Hard, exists("foo"))])),
+                Ignore,
+                Ignore,
+            ),
+            foo_labelled(),
+            foos(&[1, 1, 0, 1]),
+            vec![U, U, S, U],
+        ),
+        (
+            "NodeAffinityPolicy honored with nodeAffinity",
+            foo_affinity(spread_pod(&["foo"], &[(1, "node", Hard, exists("foo"))])),
+            foo_labelled(),
+            foos(&[1, 1, 0, 1]),
+            vec![U, U, S, S],
+        ),
+        (
+            // Upstream names this one as the labelSelectors case above.
+            "NodeAffinityPolicy ignored with labelSelectors",
+            policies(
+                foo_affinity(spread_pod(&["foo"], &[(1, "node", Hard, exists("foo"))])),
+                Ignore,
+                Ignore,
+            ),
+            foo_labelled(),
+            foos(&[1, 1, 0, 1]),
+            vec![U, U, S, U],
+        ),
+        (
+            "NodeTaintsPolicy honored",
+            policies(
+                spread_pod(&["foo"], &[(1, "node", Hard, exists("foo"))]),
+                Honor,
+                Honor,
+            ),
+            foo_labelled_tainted(),
+            foos(&[1, 1, 0, 1]),
+            vec![U, U, S, S],
+        ),
+        (
+            "NodeTaintsPolicy ignored",
+            spread_pod(&["foo"], &[(1, "node", Hard, exists("foo"))]),
+            foo_labelled_tainted(),
+            foos(&[1, 1, 0, 1]),
+            vec![U, U, S, U],
+        ),
+        (
+            "two Constraints on zone and node, spreads = [3/3, 2/1/0/3]",
+            spread_pod(
+                &["foo"],
+                &[
+                    (1, "zone", Hard, exists("foo")),
+                    (1, "node", Hard, exists("foo")),
+                ],
+            ),
+            four_zoned(),
+            foos(&[2, 1, 0, 3]),
+            vec![U, U, S, U],
+        ),
+        (
+            "two Constraints on zone and node, spreads = [3/4, 2/1/0/4]",
+            spread_pod(
+                &["foo"],
+                &[
+                    (1, "zone", Hard, exists("foo")),
+                    (1, "node", Hard, exists("foo")),
+                ],
+            ),
+            four_zoned(),
+            foos(&[2, 1, 0, 4]),
+            vec![U, U, U, U],
         ),
     ];
     assert!(cases.len() >= 10);
