@@ -23,6 +23,10 @@ pub struct NodeInfo {
     pub usage: NodeUsage,
     /// The pods on the node (only for plugins that asked for pods).
     pub pods: Vec<PodEntry>,
+    /// [`Cluster::pods_version`] when the pods on this node last changed: a
+    /// plugin that keeps per-node sums across cycles revisits only nodes
+    /// whose version is newer than its sums.
+    pub pods_version: u64,
 }
 
 impl NodeInfo {
@@ -33,6 +37,7 @@ impl NodeInfo {
             node,
             usage: NodeUsage::empty(),
             pods: Vec::new(),
+            pods_version: 0,
         }
     }
 
@@ -67,6 +72,8 @@ pub struct Cluster {
     len: usize,
     /// Bumped whenever a node record is added, changed or removed.
     node_generation: u64,
+    /// Bumped whenever a pod is added to or removed from a node.
+    pods_version: u64,
     /// Pods with any pod affinity or anti-affinity term, and their nodes:
     /// upstream's `PodsWithAffinity`, so that a pod without terms of its own
     /// looks only at these.
@@ -133,6 +140,12 @@ impl Cluster {
         self.node_generation
     }
 
+    /// A number that grows whenever a pod is added to or removed from a node;
+    /// see [`NodeInfo::pods_version`].
+    pub fn pods_version(&self) -> u64 {
+        self.pods_version
+    }
+
     /// Adds or replaces a node; its usage and pods are kept on replace.
     pub fn upsert_node(&mut self, id: NodeId, node: Node) {
         self.node_generation += 1;
@@ -174,9 +187,11 @@ impl Cluster {
                 } else {
                     self.affinity_pods.remove(&pod_id);
                 }
-                self.node_mut(node_id)?
-                    .pods
-                    .push(PodEntry { id: pod_id, pod });
+                self.pods_version += 1;
+                let version = self.pods_version;
+                let node = self.node_mut(node_id)?;
+                node.pods.push(PodEntry { id: pod_id, pod });
+                node.pods_version = version;
                 self.pod_nodes.insert(pod_id, node_id);
             }
             Delta::PodRemoved(pod_id) => {
@@ -188,6 +203,7 @@ impl Cluster {
             Delta::Reset => {
                 *self = Cluster {
                     node_generation: self.node_generation + 1,
+                    pods_version: self.pods_version + 1,
                     ..Cluster::new()
                 }
             }
@@ -207,6 +223,8 @@ impl Cluster {
             && let Some(i) = info.pods.iter().position(|p| p.id == pod_id)
         {
             info.pods.swap_remove(i);
+            self.pods_version += 1;
+            info.pods_version = self.pods_version;
         }
     }
 }

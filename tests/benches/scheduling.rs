@@ -5,9 +5,12 @@
 //! side by side in one process.
 //!
 //! `cargo bench -p wasm-scheduler-tests --bench scheduling` prints a table;
-//! pass shape names (`500x1000`, `5000x10000`, `5000x2000-busy`) to run only
-//! those. The `busy` shape adds a plugin that costs ~1 µs per node (the
-//! test plugin `plugins/testing/busy`), where splitting nodes across workers pays.
+//! pass shape names (`500x1000`, `5000x10000`, `5000x2000-busy`,
+//! `5000x10000-owned`) to run only those. The `busy` shape adds a plugin
+//! that costs ~1 µs per node (the test plugin `plugins/testing/busy`), where
+//! splitting nodes across workers pays. In the `owned` shape every pod
+//! belongs to one of 100 ReplicaSets, as in a real cluster, so
+//! PodTopologySpread's default constraints (hostname and zone) score it.
 //!
 //! Pods/s counts from the first scheduling attempt to the last binding the
 //! server accepted. The attempt latency is upstream's
@@ -33,9 +36,55 @@ use wasm_scheduler::scheduler::{self, Options};
 use wasm_scheduler_apiserver::ApiServer;
 use wasm_scheduler_tests::{load, runtime};
 
-/// Nodes, pods, and the rounds per node of an added `busy` plugin (0: none),
-/// which stands for an expensive plugin such as pod affinity.
-const SHAPES: [(usize, usize, u32); 3] = [(500, 1000, 0), (5000, 10000, 0), (5000, 2000, 1000)];
+/// One benchmark shape.
+#[derive(Clone, Copy)]
+struct Shape {
+    nodes: usize,
+    pods: usize,
+    /// Rounds per node of an added `busy` plugin (0: none), which stands
+    /// for an expensive plugin.
+    busy: u32,
+    /// Pods owned by ReplicaSets (100 of them, labelled per set), as in a
+    /// real cluster: PodTopologySpread's default constraints then apply.
+    owned: bool,
+}
+
+impl Shape {
+    const fn new(nodes: usize, pods: usize) -> Self {
+        Shape {
+            nodes,
+            pods,
+            busy: 0,
+            owned: false,
+        }
+    }
+
+    fn name(&self) -> String {
+        let mut name = format!("{}x{}", self.nodes, self.pods);
+        if self.busy > 0 {
+            name.push_str("-busy");
+        }
+        if self.owned {
+            name.push_str("-owned");
+        }
+        name
+    }
+}
+
+const SHAPES: [Shape; 4] = [
+    Shape::new(500, 1000),
+    Shape::new(5000, 10000),
+    Shape {
+        busy: 1000,
+        ..Shape::new(5000, 2000)
+    },
+    Shape {
+        owned: true,
+        ..Shape::new(5000, 10000)
+    },
+];
+/// ReplicaSets the pods of an `owned` shape belong to.
+const REPLICA_SETS: usize = 100;
 const PARALLELISM: [usize; 2] = [1, 2];
 
 /// Start and length of every `cycle` span, as the scheduler opens and closes them.
@@ -73,7 +122,8 @@ impl Attempts {
 
 fn node(i: usize) -> Node {
     serde_json::from_value(json!({"metadata": {"name": format!("node-{i}"),
-        "labels": {"topology.kubernetes.io/zone": format!("zone-{}", i % 3)}},
+        "labels": {"topology.kubernetes.io/zone": format!("zone-{}", i % 3),
+            "kubernetes.io/hostname": format!("node-{i}")}},
         "status": {"allocatable": {"cpu": "4", "memory": "32Gi", "pods": "110"}}}))
     .expect("valid node")
 }
@@ -85,6 +135,19 @@ fn pod(i: usize) -> Pod {
             "resources": {"requests": {"cpu": "100m", "memory": "500Mi"}}}]}}),
     )
     .expect("valid pod")
+}
+
+/// [`pod`], owned by one of [`REPLICA_SETS`] ReplicaSets and labelled for it.
+fn owned_pod(i: usize) -> Pod {
+    let set = i % REPLICA_SETS;
+    let mut p = pod(i);
+    p.metadata.labels = Some([("app".to_string(), format!("web-{set}"))].into());
+    p.metadata.owner_references = Some(vec![
+        serde_json::from_value(json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "name": format!("web-{set}"), "uid": format!("uid-rs-{set}"), "controller": true}))
+        .expect("valid owner reference"),
+    ]);
+    p
 }
 
 /// Creates `n` objects over HTTP, 16 requests in flight.
@@ -109,9 +172,7 @@ where
 }
 
 struct Row {
-    nodes: usize,
-    pods: usize,
-    busy: u32,
+    shape: Shape,
     workers: usize,
     pods_per_sec: f64,
     attempts: usize,
@@ -170,19 +231,25 @@ fn plugin_time(exposition: &str) -> Vec<PluginTime> {
     list
 }
 
-async fn run(
-    nodes: usize,
-    pods: usize,
-    busy: u32,
-    workers: usize,
-    attempts: &Attempts,
-) -> anyhow::Result<Row> {
+async fn run(shape: Shape, workers: usize, attempts: &Attempts) -> anyhow::Result<Row> {
+    let Shape {
+        nodes,
+        pods,
+        busy,
+        owned,
+    } = shape;
     let server = ApiServer::start("127.0.0.1:0").await?;
     let client = Client::try_from(Config::new(server.url().parse()?))?;
     create_all(Api::<Node>::all(client.clone()), nodes, node).await?;
     // All pods wait before the scheduler starts: the figure is the
     // scheduler's pace, not the pace at which this harness creates pods.
-    create_all(Api::<Pod>::namespaced(client.clone(), "default"), pods, pod).await?;
+    let make = if owned { owned_pod } else { pod };
+    create_all(
+        Api::<Pod>::namespaced(client.clone(), "default"),
+        pods,
+        make,
+    )
+    .await?;
     attempts.take();
     let mut profile = Profile::builtin("wasm-scheduler", runtime())?;
     if busy > 0 {
@@ -216,9 +283,7 @@ async fn run(
     let at = |q: f64| lengths[((lengths.len() - 1) as f64 * q).round() as usize];
     let attempt_time = lengths.iter().sum();
     Ok(Row {
-        nodes,
-        pods,
-        busy,
+        shape,
         workers,
         pods_per_sec: pods as f64 / (done - first).as_secs_f64(),
         attempts: lengths.len(),
@@ -249,26 +314,20 @@ async fn main() -> anyhow::Result<()> {
         .filter(|a| !a.starts_with('-'))
         .collect();
     println!(
-        "{:>6} {:>6} {:>6} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9}",
-        "nodes", "pods", "busy", "workers", "pods/s", "attempts", "p50 ms", "p99 ms", "max ms"
+        "{:<18} {:>7} {:>8} {:>8} {:>9} {:>9} {:>9}",
+        "shape", "workers", "pods/s", "attempts", "p50 ms", "p99 ms", "max ms"
     );
     let mut rows = Vec::new();
-    for (nodes, pods, busy) in SHAPES {
-        let name = match busy {
-            0 => format!("{nodes}x{pods}"),
-            _ => format!("{nodes}x{pods}-busy"),
-        };
-        if !wanted.is_empty() && !wanted.contains(&name) {
+    for shape in SHAPES {
+        if !wanted.is_empty() && !wanted.contains(&shape.name()) {
             continue;
         }
         for workers in PARALLELISM {
-            let r = run(nodes, pods, busy, workers, &attempts).await?;
+            let r = run(shape, workers, &attempts).await?;
             let ms = |d: Duration| d.as_secs_f64() * 1e3;
             println!(
-                "{:>6} {:>6} {:>6} {:>7} {:>8.0} {:>8} {:>9.3} {:>9.3} {:>9.3}",
-                r.nodes,
-                r.pods,
-                r.busy,
+                "{:<18} {:>7} {:>8.0} {:>8} {:>9.3} {:>9.3} {:>9.3}",
+                r.shape.name(),
                 r.workers,
                 r.pods_per_sec,
                 r.attempts,
@@ -283,10 +342,8 @@ async fn main() -> anyhow::Result<()> {
     // begin-cycle, filter, score, normalize) as a share of all attempts.
     for r in &rows {
         println!(
-            "\n{}x{} busy {} workers {}: {:.0} ms in {} attempts",
-            r.nodes,
-            r.pods,
-            r.busy,
+            "\n{} workers {}: {:.0} ms in {} attempts",
+            r.shape.name(),
             r.workers,
             r.attempt_time.as_secs_f64() * 1e3,
             r.attempts

@@ -5,13 +5,14 @@
 //! constraints gets the default constraints (upstream's system defaults:
 //! hostname maxSkew 3, zone maxSkew 5, both ScheduleAnyway).
 
+mod counts;
+
+use counts::{CountCache, Query, Selector};
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
 use wasm_scheduler_sdk::prelude::*;
-use wasm_scheduler_sdk::selectors::{
-    label_selector_matches, lookup, pod_matches_node_selector_and_affinity,
-};
+use wasm_scheduler_sdk::selectors::{lookup, pod_matches_node_selector_and_affinity};
 use wasm_scheduler_sdk::taints::first_untolerated;
 use wasm_scheduler_sdk::types::{
     DataNeeds, InclusionPolicy, KeyValue, LabelSelector, NodeId, UnsatisfiableAction,
@@ -76,37 +77,6 @@ pub struct PodTopologySpreadArgs {
     pub defaulting_type: DefaultingType,
 }
 
-/// A label selector with upstream's three cases: `None` matches nothing;
-/// an empty selector matches every pod but counts none (upstream's
-/// `countPodsMatchSelector` skips empty selectors).
-#[derive(Debug, Clone)]
-struct Selector(Option<LabelSelector>);
-
-impl Selector {
-    fn matches(&self, labels: &[KeyValue]) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|s| label_selector_matches(s, labels))
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0
-            .as_ref()
-            .is_some_and(|s| s.match_labels.is_empty() && s.match_expressions.is_empty())
-    }
-
-    /// Matching pods of `namespace` on `node`.
-    fn count(&self, node: &NodeInfo, namespace: &str) -> i64 {
-        if self.0.is_none() || self.is_empty() {
-            return 0;
-        }
-        node.pods
-            .iter()
-            .filter(|p| p.pod.namespace == namespace && self.matches(&p.pod.labels))
-            .count() as i64
-    }
-}
-
 /// One constraint as upstream's `topologySpreadConstraint`.
 #[derive(Debug, Clone)]
 struct Constraint {
@@ -119,6 +89,17 @@ struct Constraint {
 }
 
 impl Constraint {
+    /// Whether the inclusion policies let every node take part for `pod`,
+    /// so that its counts can be kept across cycles.
+    fn includes_every_node(&self, pod: &Pod) -> bool {
+        let unrestricted = pod.node_selector.is_empty()
+            && pod
+                .node_affinity
+                .as_ref()
+                .is_none_or(|a| a.required.is_none());
+        (!self.honor_affinity || unrestricted) && !self.honor_taints
+    }
+
     /// Upstream's `matchNodeInclusionPolicies`.
     fn includes(&self, pod: &Pod, node: &NodeInfo) -> bool {
         (!self.honor_affinity || pod_matches_node_selector_and_affinity(pod, &node.node))
@@ -157,6 +138,8 @@ struct ScoreState {
     /// From the last `pre_score` batch: normalizing weights and left-out nodes.
     weights: Vec<f64>,
     ignored: HashSet<NodeId>,
+    /// The nodes of the last `pre_score` batch.
+    batch: Vec<NodeId>,
 }
 
 impl ScoreState {
@@ -219,6 +202,8 @@ pub struct PodTopologySpread {
     system_defaulted: bool,
     filter: FilterState,
     score: ScoreState,
+    /// Domain counts kept across cycles.
+    cache: CountCache,
 }
 
 impl PodTopologySpread {
@@ -304,6 +289,30 @@ fn default_selector(pod: &Pod) -> Option<LabelSelector> {
     })
 }
 
+/// Matching pods per domain of `c` for `pod`, over the nodes that have all
+/// `required` keys and pass the inclusion policies. When the policies let
+/// every node in, the counts come from `cache`, which revisits only nodes
+/// whose pods changed since the last cycle.
+fn domain_counts(
+    cache: &mut CountCache,
+    cluster: &Cluster,
+    pod: &Pod,
+    c: &Constraint,
+    required: &[String],
+) -> HashMap<String, i64> {
+    let query = Query {
+        key: &c.key,
+        required,
+        selector: &c.selector,
+        namespace: &pod.namespace,
+    };
+    if c.includes_every_node(pod) {
+        cache.counts(cluster, &query)
+    } else {
+        query.count_all(cluster, |n| c.includes(pod, n))
+    }
+}
+
 impl Plugin for PodTopologySpread {
     const NAME: &'static str = "PodTopologySpread";
     const EXTENSION_POINTS: ExtensionPoints = ExtensionPoints::FILTER
@@ -346,6 +355,7 @@ impl Plugin for PodTopologySpread {
             system_defaulted,
             filter: FilterState::default(),
             score: ScoreState::default(),
+            cache: CountCache::default(),
         })
     }
 
@@ -357,50 +367,44 @@ impl Plugin for PodTopologySpread {
         // Upstream's PreFilter: matching pods per domain over every node
         // that has all the keys and passes the inclusion policies.
         let hard = self.constraints(pod, UnsatisfiableAction::DoNotSchedule);
-        let mut counts = vec![HashMap::new(); hard.len()];
-        if !hard.is_empty() {
-            for node in cluster.nodes().filter(|n| has_all_keys(n, &hard)) {
-                for (i, c) in hard.iter().enumerate() {
-                    if c.includes(pod, node) {
-                        let value = node.label(&c.key).unwrap_or("").to_string();
-                        *counts[i].entry(value).or_insert(0) +=
-                            c.selector.count(node, &pod.namespace);
-                    }
-                }
-            }
-        }
+        let hard_keys: Vec<String> = hard.iter().map(|c| c.key.clone()).collect();
+        let counts = hard
+            .iter()
+            .map(|c| domain_counts(&mut self.cache, cluster, pod, c, &hard_keys))
+            .collect();
         self.filter = FilterState {
             constraints: hard,
             counts,
         };
 
         // Upstream's PreScore, for every domain (those of the scored nodes
-        // get the same counts as upstream's).
+        // get the same counts as upstream's). Per-node (hostname) counts are
+        // taken when scoring.
         let soft = self.constraints(pod, UnsatisfiableAction::ScheduleAnyway);
         let require_all = !pod.topology_spread_constraints.is_empty() || !self.system_defaulted;
-        let mut counts = vec![HashMap::new(); soft.len()];
-        if !soft.is_empty() {
-            for node in cluster.nodes() {
-                if require_all && !has_all_keys(node, &soft) {
-                    continue;
+        let soft_keys: Vec<String> = soft.iter().map(|c| c.key.clone()).collect();
+        let counts = soft
+            .iter()
+            .map(|c| {
+                if c.key == HOSTNAME {
+                    return HashMap::new();
                 }
-                for (i, c) in soft.iter().enumerate() {
-                    if c.key == HOSTNAME || !c.includes(pod, node) {
-                        continue;
-                    }
-                    if let Some(value) = node.label(&c.key) {
-                        *counts[i].entry(value.to_string()).or_insert(0) +=
-                            c.selector.count(node, &pod.namespace);
-                    }
-                }
-            }
-        }
+                let own_key = [c.key.clone()];
+                let required = if require_all {
+                    &soft_keys[..]
+                } else {
+                    &own_key[..]
+                };
+                domain_counts(&mut self.cache, cluster, pod, c, required)
+            })
+            .collect();
         self.score = ScoreState {
             constraints: soft,
             require_all,
             counts,
             weights: Vec::new(),
             ignored: HashSet::new(),
+            batch: Vec::new(),
         };
     }
 
@@ -436,6 +440,7 @@ impl Plugin for PodTopologySpread {
         let (weights, ignored) = self.score.weigh(nodes);
         self.score.weights = weights;
         self.score.ignored = ignored;
+        self.score.batch = nodes.iter().map(|n| n.id).collect();
     }
 
     fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
@@ -452,13 +457,30 @@ impl Plugin for PodTopologySpread {
             scores.fill(0);
             return;
         }
-        // The raw scores are recomputed over every scored node: the weights
-        // depend on all of them, and a `score` batch may have seen a part.
-        let (weights, ignored) = self.score.weigh(nodes);
-        let raw: Vec<i64> = nodes
-            .iter()
-            .map(|n| self.score.raw(pod, n, &weights, &ignored))
-            .collect();
+        // The weights depend on every scored node. When one `score` batch saw
+        // them all, its raw scores stand; when the host split the nodes over
+        // workers, they are recomputed over the whole set.
+        let whole = self.score.batch.len() == nodes.len()
+            && self
+                .score
+                .batch
+                .iter()
+                .zip(nodes)
+                .all(|(&id, n)| id == n.id);
+        let recomputed;
+        let (raw, ignored): (Vec<i64>, &HashSet<NodeId>) = if whole {
+            (scores.to_vec(), &self.score.ignored)
+        } else {
+            let (weights, ignored) = self.score.weigh(nodes);
+            recomputed = ignored;
+            (
+                nodes
+                    .iter()
+                    .map(|n| self.score.raw(pod, n, &weights, &recomputed))
+                    .collect(),
+                &recomputed,
+            )
+        };
         let counted = nodes
             .iter()
             .zip(&raw)

@@ -684,3 +684,45 @@ fn pod_topology_spread_score_as_upstream() {
         assert_eq!(spread_scores(&nodes, candidates, &pods, &p), want, "{case}");
     }
 }
+
+/// The host may split a cycle's scoring over workers: each `score` batch
+/// then sees part of the nodes, and the final scores must not change.
+#[test]
+fn pod_topology_spread_scores_the_same_when_the_nodes_are_split() {
+    let hosts: Vec<FixtureNode> = ["node-a", "node-b", "node-c", "node-d"]
+        .iter()
+        .map(|n| labelled(n, &[(HOST, n)]))
+        .collect();
+    let p = spread_pod(
+        &["foo"],
+        &[(1, HOST, UnsatisfiableAction::ScheduleAnyway, exists("foo"))],
+    );
+    let pods = existing(&foos(&[2, 1, 0, 3]));
+    let mut whole = instance_with_pods(
+        "pod-topology-spread",
+        "PodTopologySpread",
+        &hosts,
+        &pods,
+        &p,
+    );
+    let ids = [0, 1, 2, 3];
+    let raw = whole.score(&ids).expect("score");
+    assert_eq!(
+        whole.normalize_score(&ids, &raw).expect("normalize"),
+        [20, 60, 100, 0]
+    );
+
+    let mut split = instance_with_pods(
+        "pod-topology-spread",
+        "PodTopologySpread",
+        &hosts,
+        &pods,
+        &p,
+    );
+    let mut raw = split.score(&ids[..2]).expect("score");
+    raw.extend(split.score(&ids[2..]).expect("score"));
+    assert_eq!(
+        split.normalize_score(&ids, &raw).expect("normalize"),
+        [20, 60, 100, 0]
+    );
+}
