@@ -29,6 +29,7 @@
 mod cluster;
 pub mod config;
 pub mod fixtures;
+pub mod hash;
 mod log;
 pub mod normalize;
 mod plugin;

@@ -2,7 +2,7 @@
 //! count for a (key, selector, namespace), a cycle revisits only the nodes
 //! whose pods changed since, instead of every pod in the cluster.
 
-use std::collections::HashMap;
+use wasm_scheduler_sdk::hash::FastMap;
 use wasm_scheduler_sdk::types::{KeyValue, LabelSelector, NodeId};
 use wasm_scheduler_sdk::{Cluster, NodeInfo, selectors::label_selector_matches};
 
@@ -74,8 +74,8 @@ impl Query<'_> {
         &self,
         cluster: &Cluster,
         include: impl Fn(&NodeInfo) -> bool,
-    ) -> HashMap<String, i64> {
-        let mut counts: HashMap<&str, i64> = HashMap::new();
+    ) -> FastMap<String, i64> {
+        let mut counts: FastMap<&str, i64> = FastMap::default();
         for node in cluster.nodes().filter(|n| include(n)) {
             if let Some(domain) = self.domain(node) {
                 *counts.entry(domain).or_insert(0) += self.selector.count(node, self.namespace);
@@ -95,11 +95,11 @@ struct Entry {
     pods_version: u64,
     /// Domain values, interned.
     domains: Vec<String>,
-    index: HashMap<String, usize>,
+    index: FastMap<String, usize>,
     /// Per domain: matching pods.
     totals: Vec<i64>,
     /// Nodes with matching pods, and how many.
-    per_node: HashMap<NodeId, i64>,
+    per_node: FastMap<NodeId, i64>,
 }
 
 impl Entry {
@@ -161,13 +161,13 @@ impl Entry {
 /// Counts per query, kept across cycles.
 #[derive(Debug, Default)]
 pub(crate) struct CountCache {
-    entries: HashMap<String, Entry>,
+    entries: FastMap<String, Entry>,
 }
 
 impl CountCache {
     /// Matching pods per domain for `query`, every domain that has a node
     /// taking part (zero counts included).
-    pub(crate) fn counts(&mut self, cluster: &Cluster, query: &Query) -> HashMap<String, i64> {
+    pub(crate) fn counts(&mut self, cluster: &Cluster, query: &Query) -> FastMap<String, i64> {
         let key = query.cache_key();
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();

@@ -9,7 +9,7 @@ mod counts;
 
 use counts::{CountCache, Query, Selector};
 use serde::Deserialize;
-use std::collections::{HashMap, HashSet};
+use wasm_scheduler_sdk::hash::{FastMap, FastSet};
 use wasm_scheduler_sdk::normalize::MAX_NODE_SCORE;
 use wasm_scheduler_sdk::prelude::*;
 use wasm_scheduler_sdk::selectors::{lookup, pod_matches_node_selector_and_affinity};
@@ -123,7 +123,7 @@ fn has_all_keys(node: &NodeInfo, constraints: &[Constraint]) -> bool {
 struct FilterState {
     constraints: Vec<Constraint>,
     /// Per constraint: matching pods per domain value.
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<FastMap<String, i64>>,
 }
 
 /// The score's per-cycle state (upstream's `preScoreState`, less the parts
@@ -134,19 +134,19 @@ struct ScoreState {
     /// Whether nodes missing a topology key are left out (not for system defaults).
     require_all: bool,
     /// Per constraint (not hostname): matching pods per domain value.
-    counts: Vec<HashMap<String, i64>>,
+    counts: Vec<FastMap<String, i64>>,
     /// From the last `pre_score` batch: normalizing weights and left-out nodes.
     weights: Vec<f64>,
-    ignored: HashSet<NodeId>,
+    ignored: FastSet<NodeId>,
     /// The nodes of the last `pre_score` batch.
     batch: Vec<NodeId>,
 }
 
 impl ScoreState {
     /// Upstream's `initPreScoreState` over the nodes being scored.
-    fn weigh(&self, nodes: &[&NodeInfo]) -> (Vec<f64>, HashSet<NodeId>) {
-        let mut ignored = HashSet::new();
-        let mut domains: Vec<HashSet<&str>> = vec![HashSet::new(); self.constraints.len()];
+    fn weigh(&self, nodes: &[&NodeInfo]) -> (Vec<f64>, FastSet<NodeId>) {
+        let mut ignored = FastSet::default();
+        let mut domains: Vec<FastSet<&str>> = vec![FastSet::default(); self.constraints.len()];
         for node in nodes {
             if self.require_all && !has_all_keys(node, &self.constraints) {
                 ignored.insert(node.id);
@@ -175,7 +175,7 @@ impl ScoreState {
     }
 
     /// Upstream's `Score`: matching pods in the node's domains, weighted.
-    fn raw(&self, pod: &Pod, node: &NodeInfo, weights: &[f64], ignored: &HashSet<NodeId>) -> i64 {
+    fn raw(&self, pod: &Pod, node: &NodeInfo, weights: &[f64], ignored: &FastSet<NodeId>) -> i64 {
         if ignored.contains(&node.id) {
             return 0;
         }
@@ -299,7 +299,7 @@ fn domain_counts(
     pod: &Pod,
     c: &Constraint,
     required: &[String],
-) -> HashMap<String, i64> {
+) -> FastMap<String, i64> {
     let query = Query {
         key: &c.key,
         required,
@@ -387,7 +387,7 @@ impl Plugin for PodTopologySpread {
             .iter()
             .map(|c| {
                 if c.key == HOSTNAME {
-                    return HashMap::new();
+                    return FastMap::default();
                 }
                 let own_key = [c.key.clone()];
                 let required = if require_all {
@@ -403,7 +403,7 @@ impl Plugin for PodTopologySpread {
             require_all,
             counts,
             weights: Vec::new(),
-            ignored: HashSet::new(),
+            ignored: FastSet::default(),
             batch: Vec::new(),
         };
     }
@@ -468,7 +468,7 @@ impl Plugin for PodTopologySpread {
                 .zip(nodes)
                 .all(|(&id, n)| id == n.id);
         let recomputed;
-        let (raw, ignored): (Vec<i64>, &HashSet<NodeId>) = if whole {
+        let (raw, ignored): (Vec<i64>, &FastSet<NodeId>) = if whole {
             (scores.to_vec(), &self.score.ignored)
         } else {
             let (weights, ignored) = self.score.weigh(nodes);
