@@ -6,12 +6,24 @@ use crate::types::{AnnotationNeed, DataNeeds, ExtensionPoints, Pod};
 use serde::de::DeserializeOwned;
 
 impl DataNeeds {
-    /// Nodes (labels, taints, capacity) and their usage: what every plugin gets.
+    /// Nodes (labels, taints, capacity) and their usage: what a plugin gets
+    /// unless it asks for more or less.
     pub fn nodes_only() -> Self {
         DataNeeds {
+            usage: true,
             pods: false,
             node_annotations: AnnotationNeed::None,
             node_images: false,
+        }
+    }
+
+    /// Not the nodes' usage: for a plugin that judges nodes by labels,
+    /// taints or pods alone, so that the host need not call it after every
+    /// binding. [`NodeInfo::usage`] then stays empty.
+    pub fn without_usage(self) -> Self {
+        DataNeeds {
+            usage: false,
+            ..self
         }
     }
 

@@ -252,3 +252,23 @@ fn pod_deltas_reach_only_plugins_that_ask_for_them() {
     assert_eq!(received("count-pods"), 0, "not asked for: not sent");
     assert_eq!(received("count-pods-needed"), 1);
 }
+
+#[test]
+fn usage_deltas_reach_only_plugins_that_ask_for_them() {
+    let usage_only: Vec<Delta> = full_sync(&nodes())
+        .into_iter()
+        .filter(|d| matches!(d, Delta::UsageChanged(_)))
+        .collect();
+    assert!(!usage_only.is_empty());
+    let sync = || full_sync(&nodes());
+    let syncs = |crate_name: &str, name: &str| {
+        let mut s = slot(crate_name, PluginSpec::new(name));
+        s.apply(&usage_only, &sync).unwrap();
+        s.take_calls().iter().filter(|c| c.point == "Sync").count()
+    };
+    // NodeResourcesFit judges by usage; NodeName never looks at it, so a
+    // binding (which changes only usage) costs it no call.
+    assert_eq!(syncs("node-resources-fit", "NodeResourcesFit"), 1);
+    assert_eq!(syncs("node-name", "NodeName"), 0);
+    assert_eq!(syncs("taint-toleration", "TaintToleration"), 0);
+}

@@ -140,7 +140,8 @@ impl PluginSlot {
     }
 
     /// `deltas` cut down to what the plugin asked for: no pod deltas unless
-    /// it needs pods, node images and annotations only if it needs them.
+    /// it needs pods, no usage deltas unless it needs usage, node images and
+    /// annotations only if it needs them.
     fn wanted<'d>(&self, deltas: &'d [Delta]) -> std::borrow::Cow<'d, [Delta]> {
         let needs = &self.needs;
         let is_pod = |d: &Delta| matches!(d, Delta::PodAdded(_) | Delta::PodRemoved(_));
@@ -150,9 +151,10 @@ impl PluginSlot {
                     .iter()
                     .any(|a| !annotation_wanted(&needs.node_annotations, &a.key))
         };
+        let is_usage = |d: &Delta| matches!(d, Delta::UsageChanged(_));
         let trims = |d: &Delta| match d {
             Delta::NodeUpserted((_, n)) => node_extra(n),
-            d => !needs.pods && is_pod(d),
+            d => (!needs.pods && is_pod(d)) || (!needs.usage && is_usage(d)),
         };
         if !deltas.iter().any(trims) {
             return std::borrow::Cow::Borrowed(deltas);
@@ -160,7 +162,7 @@ impl PluginSlot {
         std::borrow::Cow::Owned(
             deltas
                 .iter()
-                .filter(|d| needs.pods || !is_pod(d))
+                .filter(|d| (needs.pods || !is_pod(d)) && (needs.usage || !is_usage(d)))
                 .map(|d| match d {
                     Delta::NodeUpserted((id, n)) if node_extra(n) => {
                         let mut n = n.clone();
@@ -184,6 +186,10 @@ impl PluginSlot {
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<(), PluginError> {
         let wanted = self.wanted(deltas);
+        if wanted.is_empty() {
+            // Nothing this plugin asked for changed: no call at all.
+            return Ok(());
+        }
         let result = self.run("Sync", full_sync, |i| i.apply(&wanted));
         if result.is_err() {
             // Its mirror may have taken half the deltas: only a full resync is safe.

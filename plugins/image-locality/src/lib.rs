@@ -83,7 +83,7 @@ impl Plugin for ImageLocality {
     }
 
     fn needs(&self) -> DataNeeds {
-        DataNeeds::nodes_only().with_images()
+        DataNeeds::nodes_only().without_usage().with_images()
     }
 
     fn prepare(&mut self, pod: &Pod, cluster: &Cluster) {

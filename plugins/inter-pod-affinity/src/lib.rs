@@ -267,7 +267,7 @@ impl Plugin for InterPodAffinity {
     }
 
     fn needs(&self) -> DataNeeds {
-        DataNeeds::nodes_only().with_pods()
+        DataNeeds::nodes_only().without_usage().with_pods()
     }
 
     fn prepare(&mut self, pod: &Pod, cluster: &Cluster) {

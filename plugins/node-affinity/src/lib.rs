@@ -175,6 +175,11 @@ impl Plugin for NodeAffinity {
         })
     }
 
+    fn needs(&self) -> DataNeeds {
+        // Labels, taints and names only: no call after every binding.
+        DataNeeds::nodes_only().without_usage()
+    }
+
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
         if let Some(terms) = &self.added_required
             && !any_term_matches(terms, &node.node)

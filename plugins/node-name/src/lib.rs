@@ -18,6 +18,11 @@ impl Plugin for NodeName {
         Ok(NodeName)
     }
 
+    fn needs(&self) -> DataNeeds {
+        // Labels, taints and names only: no call after every binding.
+        DataNeeds::nodes_only().without_usage()
+    }
+
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
         if pod.node_name.is_empty() || pod.node_name == node.name() {
             Status::success()

@@ -22,6 +22,11 @@ impl Plugin for NodeUnschedulable {
         Ok(NodeUnschedulable)
     }
 
+    fn needs(&self) -> DataNeeds {
+        // Labels, taints and names only: no call after every binding.
+        DataNeeds::nodes_only().without_usage()
+    }
+
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
         if !node.node.unschedulable {
             return Status::success();

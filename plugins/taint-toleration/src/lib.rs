@@ -20,6 +20,11 @@ impl Plugin for TaintToleration {
         Ok(TaintToleration)
     }
 
+    fn needs(&self) -> DataNeeds {
+        // Labels, taints and names only: no call after every binding.
+        DataNeeds::nodes_only().without_usage()
+    }
+
     fn filter(&self, pod: &Pod, node: &NodeInfo) -> Status {
         let hard = [TaintEffect::NoSchedule, TaintEffect::NoExecute];
         match first_untolerated(&node.node.taints, &pod.tolerations, &hard) {

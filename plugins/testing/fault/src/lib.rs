@@ -86,6 +86,7 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
             version: env!("CARGO_PKG_VERSION").to_string(),
             extension_points: ExtensionPoints::FILTER | ExtensionPoints::SCORE,
             needs: DataNeeds {
+                usage: true,
                 pods,
                 node_annotations: AnnotationNeed::None,
                 node_images: false,
