@@ -13,6 +13,7 @@ impl DataNeeds {
             usage: true,
             pods: false,
             node_annotations: AnnotationNeed::None,
+            pod_annotations: AnnotationNeed::None,
             node_images: false,
         }
     }
@@ -30,6 +31,14 @@ impl DataNeeds {
     /// Also the pods on each node (`pod-added` / `pod-removed` deltas).
     pub fn with_pods(self) -> Self {
         DataNeeds { pods: true, ..self }
+    }
+
+    /// Also these pod annotations (`AnnotationNeed::All` for every one).
+    pub fn with_pod_annotations(self, need: AnnotationNeed) -> Self {
+        DataNeeds {
+            pod_annotations: need,
+            ..self
+        }
     }
 
     /// Also the images on each node (`status.images`).

@@ -272,3 +272,32 @@ fn usage_deltas_reach_only_plugins_that_ask_for_them() {
     assert_eq!(syncs("node-name", "NodeName"), 0);
     assert_eq!(syncs("taint-toleration", "TaintToleration"), 0);
 }
+
+#[test]
+fn pod_annotations_reach_only_plugins_that_ask_for_them() {
+    let mut annotated = pod("p");
+    annotated.annotations = ["a", "b", "kubectl.kubernetes.io/last-applied-configuration"]
+        .iter()
+        .map(|k| wasm_scheduler_sdk::types::KeyValue {
+            key: k.to_string(),
+            value: "x".repeat(64),
+        })
+        .collect();
+    let p = Arc::new(wasm_scheduler_tests::pod(&annotated));
+    let sync = || full_sync(&nodes());
+    let seen = |mode: &str| {
+        let mut s = slot(
+            "fault-plugin",
+            PluginSpec::new(mode).with_config(serde_json::json!({"mode": mode})),
+        );
+        s.begin_cycle(p.clone(), &sync).unwrap();
+        s.score(&[0], &sync).unwrap()[0]
+    };
+    assert_eq!(seen("count-annotations"), 0, "not asked for: cut off");
+    assert_eq!(seen("count-annotations-needed"), 3);
+    assert_eq!(
+        p.annotations.len(),
+        3,
+        "the cycle's pod itself is untouched"
+    );
+}

@@ -2,7 +2,7 @@
 //! (with a full resync) after a trap, timeout or memory breach.
 
 use super::bindings::wit::{
-    AnnotationNeed, DataNeeds, Delta, ExtensionPoints, FilterResult, Node, NodeId, Pod,
+    AnnotationNeed, DataNeeds, Delta, ExtensionPoints, FilterResult, KeyValue, Node, NodeId, Pod,
 };
 use super::error::PluginError;
 use super::instance::{LoadedPlugin, PluginInstance};
@@ -17,8 +17,12 @@ pub struct PluginSlot {
     needs: DataNeeds,
     version: String,
     instance: Option<PluginInstance>,
-    /// The current cycle's pod, given again to an instance rebuilt mid-cycle.
+    /// The current cycle's pod as this plugin sees it (annotations cut to
+    /// what it asked for), given again to an instance rebuilt mid-cycle.
     pod: Option<Arc<Pod>>,
+    /// The cycle pod it was cut from: the next cycle for the same pod
+    /// reuses the cut copy.
+    pod_source: Option<Arc<Pod>>,
     rebuilds: u64,
     /// Calls since the last [`PluginSlot::take_calls`], for metrics.
     calls: Vec<CallRecord>,
@@ -37,12 +41,48 @@ pub struct CallRecord {
     pub rebuilt: bool,
 }
 
-/// Whether a plugin with `need` receives the node annotation `key`.
+/// Whether a plugin with `need` receives the annotation `key`.
 fn annotation_wanted(need: &AnnotationNeed, key: &str) -> bool {
     match need {
         AnnotationNeed::None => false,
         AnnotationNeed::Keys(keys) => keys.iter().any(|k| k == key),
         AnnotationNeed::All => true,
+    }
+}
+
+/// Whether `annotations` hold one that `need` leaves out.
+fn has_unwanted(annotations: &[KeyValue], need: &AnnotationNeed) -> bool {
+    annotations.iter().any(|a| !annotation_wanted(need, &a.key))
+}
+
+/// `pod` with only the annotations `need` asks for (the others are never
+/// copied).
+fn cut_annotations(pod: &Pod, need: &AnnotationNeed) -> Pod {
+    Pod {
+        uid: pod.uid.clone(),
+        namespace: pod.namespace.clone(),
+        name: pod.name.clone(),
+        labels: pod.labels.clone(),
+        annotations: pod
+            .annotations
+            .iter()
+            .filter(|a| annotation_wanted(need, &a.key))
+            .cloned()
+            .collect(),
+        priority: pod.priority,
+        node_name: pod.node_name.clone(),
+        scheduler_name: pod.scheduler_name.clone(),
+        node_selector: pod.node_selector.clone(),
+        node_affinity: pod.node_affinity.clone(),
+        pod_affinity: pod.pod_affinity.clone(),
+        pod_anti_affinity: pod.pod_anti_affinity.clone(),
+        tolerations: pod.tolerations.clone(),
+        requests: pod.requests.clone(),
+        non_zero_requests: pod.non_zero_requests.clone(),
+        host_ports: pod.host_ports.clone(),
+        topology_spread_constraints: pod.topology_spread_constraints.clone(),
+        images: pod.images.clone(),
+        controller_kind: pod.controller_kind.clone(),
     }
 }
 
@@ -56,6 +96,7 @@ impl PluginSlot {
             needs: instance.info().needs.clone(),
             instance: Some(instance),
             pod: None,
+            pod_source: None,
             rebuilds: 0,
             calls: Vec::new(),
         }
@@ -147,13 +188,13 @@ impl PluginSlot {
         let is_pod = |d: &Delta| matches!(d, Delta::PodAdded(_) | Delta::PodRemoved(_));
         let node_extra = |n: &Node| {
             (!needs.node_images && !n.images.is_empty())
-                || n.annotations
-                    .iter()
-                    .any(|a| !annotation_wanted(&needs.node_annotations, &a.key))
+                || has_unwanted(&n.annotations, &needs.node_annotations)
         };
+        let pod_extra = |p: &Pod| has_unwanted(&p.annotations, &needs.pod_annotations);
         let is_usage = |d: &Delta| matches!(d, Delta::UsageChanged(_));
         let trims = |d: &Delta| match d {
             Delta::NodeUpserted((_, n)) => node_extra(n),
+            Delta::PodAdded((_, _, p)) => !needs.pods || pod_extra(p),
             d => (!needs.pods && is_pod(d)) || (!needs.usage && is_usage(d)),
         };
         if !deltas.iter().any(trims) {
@@ -173,6 +214,11 @@ impl PluginSlot {
                             .retain(|a| annotation_wanted(&needs.node_annotations, &a.key));
                         Delta::NodeUpserted((*id, n))
                     }
+                    Delta::PodAdded((pod_id, node_id, p)) if pod_extra(p) => Delta::PodAdded((
+                        *pod_id,
+                        *node_id,
+                        cut_annotations(p, &needs.pod_annotations),
+                    )),
                     d => d.clone(),
                 })
                 .collect(),
@@ -198,12 +244,30 @@ impl PluginSlot {
         result
     }
 
+    /// The cycle's pod as this plugin asked to see it: without the
+    /// annotations it did not ask for, which in real clusters can be
+    /// kilobytes lowered into every plugin on every cycle.
+    fn view(&mut self, pod: Arc<Pod>) -> Arc<Pod> {
+        if !has_unwanted(&pod.annotations, &self.needs.pod_annotations) {
+            return pod;
+        }
+        if let (Some(source), Some(view)) = (&self.pod_source, &self.pod)
+            && Arc::ptr_eq(source, &pod)
+        {
+            return view.clone();
+        }
+        let view = Arc::new(cut_annotations(&pod, &self.needs.pod_annotations));
+        self.pod_source = Some(pod);
+        view
+    }
+
     /// Starts a cycle for `pod` (see [`PluginInstance::begin_cycle`]).
     pub fn begin_cycle(
         &mut self,
         pod: Arc<Pod>,
         full_sync: &dyn Fn() -> Vec<Delta>,
     ) -> Result<(), PluginError> {
+        let pod = self.view(pod);
         // Kept before the call: if this very call poisons the instance, the
         // rebuilt one still needs the pod.
         self.pod = Some(pod.clone());
@@ -238,5 +302,46 @@ impl PluginSlot {
         self.run("NormalizeScore", full_sync, |i| {
             i.normalize_score(nodes, scores)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pod_with(annotations: &[&str]) -> Pod {
+        let json = serde_json::json!({"metadata": {"name": "p", "namespace": "ns",
+            "annotations": annotations.iter().map(|k| (k.to_string(), "v")).collect::<std::collections::BTreeMap<_, _>>()},
+            "spec": {"containers": [{"name": "c", "image": "app"}]}});
+        crate::model::pod(&serde_json::from_value(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn annotations_are_cut_to_the_need_and_nothing_else_changes() {
+        let p = pod_with(&["a", "b", "c"]);
+        let keys = AnnotationNeed::Keys(vec!["b".into()]);
+        assert!(has_unwanted(&p.annotations, &keys));
+        assert!(!has_unwanted(&p.annotations, &AnnotationNeed::All));
+        let cut = cut_annotations(&p, &keys);
+        assert_eq!(
+            cut.annotations
+                .iter()
+                .map(|a| a.key.as_str())
+                .collect::<Vec<_>>(),
+            ["b"]
+        );
+        assert_eq!(
+            Pod {
+                annotations: p.annotations.clone(),
+                ..cut
+            },
+            p,
+            "every other field is copied"
+        );
+        assert!(
+            cut_annotations(&p, &AnnotationNeed::None)
+                .annotations
+                .is_empty()
+        );
     }
 }

@@ -7,7 +7,9 @@
 //! behaves: filter passes every node, score gives 1. Two more modes report
 //! what the host sent: `count-pods` (no pod data asked for at `init`) and
 //! `count-pods-needed` (asked for) score every node with the number of
-//! `pod-added` deltas received.
+//! `pod-added` deltas received; `count-annotations` and
+//! `count-annotations-needed` with the number of annotations the cycle's
+//! pod arrived with.
 
 use std::cell::RefCell;
 use wasm_scheduler_sdk::types::{
@@ -21,6 +23,8 @@ thread_local! {
     static CONFIG: RefCell<(String, String)> = const { RefCell::new((String::new(), String::new())) };
     /// `pod-added` deltas received, for the `count-pods` modes.
     static POD_DELTAS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+    /// Annotations of the cycle's pod, for the `count-annotations` modes.
+    static POD_ANNOTATIONS: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
 /// The exported component.
@@ -80,6 +84,7 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
             return Err("fault plugin: init refused by config".to_string());
         }
         let pods = mode == "count-pods-needed";
+        let annotations = mode == "count-annotations-needed";
         CONFIG.with_borrow_mut(|c| *c = (mode, at));
         Ok(PluginInfo {
             name: "Fault".to_string(),
@@ -89,6 +94,11 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
                 usage: true,
                 pods,
                 node_annotations: AnnotationNeed::None,
+                pod_annotations: if annotations {
+                    AnnotationNeed::All
+                } else {
+                    AnnotationNeed::None
+                },
                 node_images: false,
             },
         })
@@ -104,8 +114,9 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
         Ok(())
     }
 
-    fn begin_cycle(_pod: Pod) -> Result<(), String> {
+    fn begin_cycle(pod: Pod) -> Result<(), String> {
         IN_CYCLE.set(true);
+        POD_ANNOTATIONS.set(pod.annotations.len() as i64);
         Ok(())
     }
 
@@ -140,6 +151,9 @@ impl wasm_scheduler_sdk::__private::Guest for Fault {
         // `count-pods[-needed]` scores every node with the pod deltas it was sent.
         if CONFIG.with_borrow(|(mode, _)| mode.starts_with("count-pods")) {
             return Ok(vec![POD_DELTAS.get(); n]);
+        }
+        if CONFIG.with_borrow(|(mode, _)| mode.starts_with("count-annotations")) {
+            return Ok(vec![POD_ANNOTATIONS.get(); n]);
         }
         Ok(vec![1; n])
     }
