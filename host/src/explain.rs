@@ -6,7 +6,7 @@ use crate::cluster::ClusterState;
 use crate::cycle::FitError;
 use crate::model::{self, ModelError, NodeView};
 use crate::runtime::wit::{Code, ExtensionPoints, NodeId};
-use crate::runtime::{LoadError, LoadedPlugin, PluginError};
+use crate::runtime::{LoadError, LoadedPlugin, PluginError, PluginSlot};
 use k8s_openapi::api::core::v1 as core;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -311,15 +311,20 @@ pub fn explain(
         let plugin = plugin.name().to_string();
         move |source| ExplainError::Plugin { plugin, source }
     };
-    let mut instances = Vec::with_capacity(plugins.len());
+    // Slots, as the scheduler uses them: each plugin sees only the data it
+    // asked for (usage, pods, images, annotations).
+    let full_sync = || sync.clone();
+    let mut slots = Vec::with_capacity(plugins.len());
     for plugin in plugins {
-        let mut inst = plugin.instantiate().map_err(|source| ExplainError::Load {
+        let inst = plugin.instantiate().map_err(|source| ExplainError::Load {
             plugin: plugin.name().to_string(),
             source,
         })?;
-        inst.apply(&sync).map_err(failed(plugin))?;
-        inst.begin_cycle(&record).map_err(failed(plugin))?;
-        instances.push(inst);
+        let mut slot = PluginSlot::new(inst);
+        slot.apply(&sync, &full_sync).map_err(failed(plugin))?;
+        slot.begin_cycle(record.clone(), &full_sync)
+            .map_err(failed(plugin))?;
+        slots.push(slot);
     }
 
     let mut reports: Vec<NodeReport> = names
@@ -333,16 +338,12 @@ pub fn explain(
         })
         .collect();
     let mut reason_counts = BTreeMap::new();
-    for inst in &mut instances {
-        if !inst
-            .info()
-            .extension_points
-            .contains(ExtensionPoints::FILTER)
-        {
+    for slot in &mut slots {
+        if !slot.extension_points().contains(ExtensionPoints::FILTER) {
             continue;
         }
-        let plugin = inst.plugin().clone();
-        let result = inst.filter(&ids).map_err(failed(&plugin))?;
+        let plugin = slot.plugin().clone();
+        let result = slot.filter(&ids, &full_sync).map_err(failed(&plugin))?;
         let mut verdicts: Vec<Option<(Code, Vec<String>)>> = vec![None; ids.len()];
         for r in &result.rejections {
             let reasons = r
@@ -373,15 +374,17 @@ pub fn explain(
     let feasible: Vec<usize> = (0..ids.len()).filter(|&i| reports[i].feasible).collect();
     let feasible_ids: Vec<NodeId> = feasible.iter().map(|&i| ids[i]).collect();
     if !feasible.is_empty() {
-        for inst in &mut instances {
-            let points = inst.info().extension_points;
+        for slot in &mut slots {
+            let points = slot.extension_points();
             if !points.contains(ExtensionPoints::SCORE) {
                 continue;
             }
-            let plugin = inst.plugin().clone();
-            let raw = inst.score(&feasible_ids).map_err(failed(&plugin))?;
+            let plugin = slot.plugin().clone();
+            let raw = slot
+                .score(&feasible_ids, &full_sync)
+                .map_err(failed(&plugin))?;
             let normalized = if points.contains(ExtensionPoints::NORMALIZE_SCORE) {
-                inst.normalize_score(&feasible_ids, &raw)
+                slot.normalize_score(&feasible_ids, &raw, &full_sync)
                     .map_err(failed(&plugin))?
             } else {
                 raw.clone()
