@@ -741,22 +741,9 @@ fn balanced_allocation_as_upstream() {
 /// defaulting does). Quantities are upstream's: `"cpu": "4000"` is 4,000 cores.
 #[test]
 fn least_allocated_as_upstream() {
-    const CORES: i64 = 1000;
-    const EXT: &str = "abc.com/xyz";
-    let sized = |cpu_cores: i64, memory: i64| node("n").with_allocatable(cpu_cores * CORES, memory);
-    let two_containers = || {
-        k8s_pod(
-            &[req(1000 * CORES, 2000), req(2000 * CORES, 3000)],
-            &[],
-            None,
-        )
-    };
-    let with_cpu_mem =
-        |cpu_cores: i64, memory: i64| k8s_pod(&[req(cpu_cores * CORES, memory)], &[], None);
-    let weights = |list: &[(&str, i64)]| {
-        json!({"scoringStrategy": {"type": "LeastAllocated",
-            "resources": list.iter().map(|(n, w)| json!({"name": n, "weight": w})).collect::<Vec<_>>()}})
-    };
+    let weights = |list: &[(&str, i64)]| strategy("LeastAllocated", list);
+    let sized = sized_cores;
+    let with_cpu_mem = cores_and_memory;
     let default = weights(&[("cpu", 1), ("memory", 1)]);
     let extended = weights(&[("cpu", 1), ("memory", 1), (EXT, 1)]);
     type Case<'a> = (&'a str, wit::Pod, Vec<FixtureNode>, Value, Scores);
@@ -886,20 +873,54 @@ fn least_allocated_as_upstream() {
             "{case}"
         );
     }
-    // "resource with negative weight", "... zero weight", "... weight larger
-    // than MaxNodeScore": the config is refused when the plugin starts.
+    assert_weights_refused("LeastAllocated");
+}
+
+/// `"cpu": "4000"` in upstream's tables is 4,000 cores.
+const CORES: i64 = 1000;
+/// Upstream's `extendedRes`.
+const EXT: &str = "abc.com/xyz";
+
+/// A node of `cpu_cores` cores and `memory` bytes.
+fn sized_cores(cpu_cores: i64, memory: i64) -> Node {
+    node("n").with_allocatable(cpu_cores * CORES, memory)
+}
+
+/// A one-container pod requesting `cpu_cores` cores and `memory` bytes.
+fn cores_and_memory(cpu_cores: i64, memory: i64) -> wit::Pod {
+    k8s_pod(&[req(cpu_cores * CORES, memory)], &[], None)
+}
+
+/// Upstream's two-container pod: 1,000 + 2,000 cores, 2,000 + 3,000 bytes.
+fn two_containers() -> wit::Pod {
+    k8s_pod(
+        &[req(1000 * CORES, 2000), req(2000 * CORES, 3000)],
+        &[],
+        None,
+    )
+}
+
+/// A `scoringStrategy` of `kind` over `resources` (name, weight).
+fn strategy(kind: &str, resources: &[(&str, i64)]) -> Value {
+    json!({"scoringStrategy": {"type": kind,
+        "resources": resources.iter().map(|(n, w)| json!({"name": n, "weight": w})).collect::<Vec<_>>()}})
+}
+
+/// "resource with negative weight", "... zero weight", "... weight larger
+/// than MaxNodeScore": the config is refused when the plugin starts.
+fn assert_weights_refused(kind: &str) {
     for (case, bad) in [
         (
             "resource with negative weight",
-            weights(&[("memory", -1), ("cpu", 1)]),
+            strategy(kind, &[("memory", -1), ("cpu", 1)]),
         ),
         (
             "resource with zero weight",
-            weights(&[("memory", 1), ("cpu", 0)]),
+            strategy(kind, &[("memory", 1), ("cpu", 0)]),
         ),
         (
             "resource weight larger than MaxNodeScore",
-            weights(&[("memory", 1), ("cpu", 101)]),
+            strategy(kind, &[("memory", 101)]),
         ),
     ] {
         let err = wasm_scheduler_tests::load(
@@ -908,7 +929,154 @@ fn least_allocated_as_upstream() {
         )
         .instantiate()
         .err()
-        .unwrap_or_else(|| panic!("{case}: the config is accepted"));
+        .unwrap_or_else(|| panic!("{kind} {case}: the config is accepted"));
         assert!(format!("{err:?}").contains("weight"), "{case}: {err:?}");
     }
+}
+
+/// A pod with one container that requests nothing: upstream's
+/// `st.MakePod().Container("container")`, which gets the non-zero defaults.
+fn bare_container_pod() -> wit::Pod {
+    let pod = serde_json::from_value(json!({
+        "metadata": {"name": "p", "namespace": "default", "uid": "uid-p"},
+        "spec": {"containers": [{"name": "container", "image": "app"}]},
+    }))
+    .expect("a valid pod");
+    wasm_scheduler::model::pod(&pod).expect("the host models the pod")
+}
+
+/// `most_allocated_test.go` (`TestMostAllocatedScoringStrategy`): every
+/// case but "Resources not set, pods scheduled with error" (see
+/// [`least_allocated_as_upstream`]).
+#[test]
+fn most_allocated_as_upstream() {
+    let weights = |list: &[(&str, i64)]| strategy("MostAllocated", list);
+    let default = weights(&[("cpu", 1), ("memory", 1)]);
+    let extended = weights(&[("cpu", 1), ("memory", 1), (EXT, 1)]);
+    let two_bare = || {
+        let mut p = bare_container_pod();
+        let one = p.non_zero_requests.clone();
+        p.non_zero_requests.milli_cpu += one.milli_cpu;
+        p.non_zero_requests.memory += one.memory;
+        p
+    };
+    let small = |mi: i64| node("n").with_allocatable(250, mi * 1024 * 1024);
+    type Case<'a> = (&'a str, wit::Pod, Vec<FixtureNode>, Value, Scores);
+    let cases: Vec<Case> = vec![
+        (
+            "nothing scheduled, nothing requested",
+            empty_pod(),
+            vec![
+                sized_cores(4000, 10000).into(),
+                sized_cores(4000, 10000).into(),
+            ],
+            default.clone(),
+            vec![0, 0],
+        ),
+        (
+            "nothing scheduled, resources requested, differently sized nodes",
+            two_containers(),
+            vec![
+                sized_cores(4000, 10000).into(),
+                sized_cores(6000, 10000).into(),
+            ],
+            default.clone(),
+            vec![62, 50],
+        ),
+        (
+            "no resources requested, pods scheduled with resources",
+            empty_pod(),
+            vec![
+                used_node(sized_cores(10000, 20000), &cores_and_memory(6000, 0)),
+                used_node(sized_cores(10000, 20000), &cores_and_memory(6000, 5000)),
+            ],
+            default.clone(),
+            vec![30, 42],
+        ),
+        (
+            "resources requested, pods scheduled with resources",
+            two_containers(),
+            vec![
+                used_node(sized_cores(10000, 20000), &cores_and_memory(3000, 0)),
+                used_node(sized_cores(10000, 20000), &cores_and_memory(3000, 5000)),
+            ],
+            default.clone(),
+            vec![42, 55],
+        ),
+        (
+            "resources requested equal node capacity",
+            k8s_pod(
+                &[req(2000 * CORES, 4000), req(3000 * CORES, 5000)],
+                &[],
+                None,
+            ),
+            vec![
+                sized_cores(5000, 10000).into(),
+                sized_cores(10000, 9000).into(),
+            ],
+            default.clone(),
+            vec![95, 75],
+        ),
+        (
+            "nothing scheduled, resources requested, differently sized nodes",
+            two_containers(),
+            vec![
+                sized_cores(4000, 10000).into(),
+                sized_cores(6000, 10000).into(),
+            ],
+            weights(&[("memory", 2), ("cpu", 1)]),
+            vec![58, 50],
+        ),
+        (
+            "no resources requested, pods scheduled, nonzero request for resource",
+            bare_container_pod(),
+            vec![used_node(small(1000), &two_bare()), small(1000).into()],
+            default.clone(),
+            vec![80, 30],
+        ),
+        (
+            "bypass extended resource if the pod does not request",
+            two_containers(),
+            vec![
+                sized_cores(6000, 10000).into(),
+                sized_cores(6000, 10000).with_scalar(EXT, 4).into(),
+            ],
+            extended.clone(),
+            vec![50, 50],
+        ),
+        (
+            "honor extended resource if the pod request",
+            k8s_pod(&[req_with(3000 * CORES, 5000, &[(EXT, 2)])], &[], None),
+            vec![
+                sized_cores(6000, 10000).with_scalar(EXT, 4).into(),
+                sized_cores(6000, 10000).with_scalar(EXT, 10).into(),
+            ],
+            extended,
+            vec![50, 40],
+        ),
+        (
+            "if the node doesn't have a resource",
+            cores_and_memory(3000, 4000),
+            vec![
+                sized_cores(6000, 10000).into(),
+                sized_cores(6000, 10000).with_scalar(EXT, 4).into(),
+            ],
+            weights(&[(EXT, 2), ("cpu", 1), ("memory", 1)]),
+            vec![45, 45],
+        ),
+    ];
+    for (case, p, nodes, config, want) in cases {
+        assert_eq!(
+            scores(
+                "node-resources-fit",
+                "NodeResourcesFit",
+                config,
+                &nodes,
+                &sdk_pod(&p)
+            ),
+            want,
+            "{case}"
+        );
+    }
+    assert_weights_refused("MostAllocated");
 }
