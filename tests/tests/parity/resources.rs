@@ -746,8 +746,7 @@ fn least_allocated_as_upstream() {
     let with_cpu_mem = cores_and_memory;
     let default = weights(&[("cpu", 1), ("memory", 1)]);
     let extended = weights(&[("cpu", 1), ("memory", 1), (EXT, 1)]);
-    type Case<'a> = (&'a str, wit::Pod, Vec<FixtureNode>, Value, Scores);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<FitCase> = vec![
         (
             "nothing scheduled, nothing requested",
             empty_pod(),
@@ -860,19 +859,7 @@ fn least_allocated_as_upstream() {
             vec![55, 55],
         ),
     ];
-    for (case, p, nodes, config, want) in cases {
-        assert_eq!(
-            scores(
-                "node-resources-fit",
-                "NodeResourcesFit",
-                config,
-                &nodes,
-                &sdk_pod(&p)
-            ),
-            want,
-            "{case}"
-        );
-    }
+    assert_fit_scores(cases);
     assert_weights_refused("LeastAllocated");
 }
 
@@ -904,6 +891,23 @@ fn two_containers() -> wit::Pod {
 fn strategy(kind: &str, resources: &[(&str, i64)]) -> Value {
     json!({"scoringStrategy": {"type": kind,
         "resources": resources.iter().map(|(n, w)| json!({"name": n, "weight": w})).collect::<Vec<_>>()}})
+}
+
+/// `(upstream case name, pod, nodes, plugin config, expected scores)`.
+type FitCase<'a> = (&'a str, wit::Pod, Vec<FixtureNode>, Value, Scores);
+
+/// Runs NodeResourcesFit's scoring on every case.
+fn assert_fit_scores(cases: Vec<FitCase>) {
+    for (case, p, nodes, config, want) in cases {
+        let got = scores(
+            "node-resources-fit",
+            "NodeResourcesFit",
+            config,
+            &nodes,
+            &sdk_pod(&p),
+        );
+        assert_eq!(got, want, "{case}");
+    }
 }
 
 /// "resource with negative weight", "... zero weight", "... weight larger
@@ -961,8 +965,7 @@ fn most_allocated_as_upstream() {
         p
     };
     let small = |mi: i64| node("n").with_allocatable(250, mi * 1024 * 1024);
-    type Case<'a> = (&'a str, wit::Pod, Vec<FixtureNode>, Value, Scores);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<FitCase> = vec![
         (
             "nothing scheduled, nothing requested",
             empty_pod(),
@@ -1065,18 +1068,6 @@ fn most_allocated_as_upstream() {
             vec![45, 45],
         ),
     ];
-    for (case, p, nodes, config, want) in cases {
-        assert_eq!(
-            scores(
-                "node-resources-fit",
-                "NodeResourcesFit",
-                config,
-                &nodes,
-                &sdk_pod(&p)
-            ),
-            want,
-            "{case}"
-        );
-    }
+    assert_fit_scores(cases);
     assert_weights_refused("MostAllocated");
 }
