@@ -21,6 +21,11 @@ impl Plugin for NodeLabelGate {
         Ok(config)
     }
 
+    fn needs(&self) -> DataNeeds {
+        // Labels only: the host need not call it after every binding.
+        DataNeeds::nodes_only().without_usage()
+    }
+
     fn filter(&self, _pod: &Pod, node: &NodeInfo) -> Status {
         for (key, allowed) in &self.required {
             if !node
