@@ -168,6 +168,22 @@ impl CountCache {
     /// Matching pods per domain for `query`, every domain that has a node
     /// taking part (zero counts included).
     pub(crate) fn counts(&mut self, cluster: &Cluster, query: &Query) -> FastMap<String, i64> {
+        let entry = self.entry(cluster, query);
+        entry
+            .domains
+            .iter()
+            .cloned()
+            .zip(entry.totals.iter().copied())
+            .collect()
+    }
+
+    /// Matching pods per node for `query`, for the nodes that have any.
+    pub(crate) fn per_node(&mut self, cluster: &Cluster, query: &Query) -> FastMap<NodeId, i64> {
+        self.entry(cluster, query).per_node.clone()
+    }
+
+    /// The entry of `query`, brought up to date.
+    fn entry(&mut self, cluster: &Cluster, query: &Query) -> &Entry {
         let key = query.cache_key();
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();
@@ -179,11 +195,6 @@ impl CountCache {
         });
         entry.refresh(cluster, query);
         entry
-            .domains
-            .iter()
-            .cloned()
-            .zip(entry.totals.iter().copied())
-            .collect()
     }
 }
 
@@ -261,6 +272,13 @@ mod tests {
                 query.count_all(&cluster, |_| true),
                 "step {step}"
             );
+            let fresh: FastMap<NodeId, i64> = cluster
+                .nodes()
+                .filter(|n| query.domain(n).is_some())
+                .map(|n| (n.id, selector.count(n, "default")))
+                .filter(|&(_, c)| c != 0)
+                .collect();
+            assert_eq!(cache.per_node(&cluster, &query), fresh, "step {step}");
         }
     }
 }

@@ -135,6 +135,9 @@ struct ScoreState {
     require_all: bool,
     /// Per constraint (not hostname): matching pods per domain value.
     counts: Vec<FastMap<String, i64>>,
+    /// Per hostname constraint: matching pods per node (nodes without any
+    /// are absent), kept across cycles like the domain counts.
+    node_counts: Vec<FastMap<NodeId, i64>>,
     /// From the last `pre_score` batch: normalizing weights and left-out nodes.
     weights: Vec<f64>,
     ignored: FastSet<NodeId>,
@@ -175,7 +178,7 @@ impl ScoreState {
     }
 
     /// Upstream's `Score`: matching pods in the node's domains, weighted.
-    fn raw(&self, pod: &Pod, node: &NodeInfo, weights: &[f64], ignored: &FastSet<NodeId>) -> i64 {
+    fn raw(&self, node: &NodeInfo, weights: &[f64], ignored: &FastSet<NodeId>) -> i64 {
         if ignored.contains(&node.id) {
             return 0;
         }
@@ -185,7 +188,7 @@ impl ScoreState {
                 continue;
             };
             let count = if c.key == HOSTNAME {
-                c.selector.count(node, &pod.namespace)
+                self.node_counts[i].get(&node.id).copied().unwrap_or(0)
             } else {
                 self.counts[i].get(value).copied().unwrap_or(0)
             };
@@ -398,10 +401,29 @@ impl Plugin for PodTopologySpread {
                 domain_counts(&mut self.cache, cluster, pod, c, required)
             })
             .collect();
+        // Upstream counts a node's own pods for hostname constraints with no
+        // inclusion policy, so these are always kept across cycles.
+        let hostname = [HOSTNAME.to_string()];
+        let node_counts = soft
+            .iter()
+            .map(|c| {
+                if c.key != HOSTNAME {
+                    return FastMap::default();
+                }
+                let query = Query {
+                    key: HOSTNAME,
+                    required: &hostname,
+                    selector: &c.selector,
+                    namespace: &pod.namespace,
+                };
+                self.cache.per_node(cluster, &query)
+            })
+            .collect();
         self.score = ScoreState {
             constraints: soft,
             require_all,
             counts,
+            node_counts,
             weights: Vec::new(),
             ignored: FastSet::default(),
             batch: Vec::new(),
@@ -443,15 +465,15 @@ impl Plugin for PodTopologySpread {
         self.score.batch = nodes.iter().map(|n| n.id).collect();
     }
 
-    fn score(&self, pod: &Pod, node: &NodeInfo) -> i64 {
+    fn score(&self, _pod: &Pod, node: &NodeInfo) -> i64 {
         if self.score.constraints.is_empty() {
             return 0;
         }
         self.score
-            .raw(pod, node, &self.score.weights, &self.score.ignored)
+            .raw(node, &self.score.weights, &self.score.ignored)
     }
 
-    fn normalize_score(&self, pod: &Pod, nodes: &[&NodeInfo], scores: &mut [i64]) {
+    fn normalize_score(&self, _pod: &Pod, nodes: &[&NodeInfo], scores: &mut [i64]) {
         // Upstream skips the plugin for a pod without soft constraints.
         if self.score.constraints.is_empty() {
             scores.fill(0);
@@ -476,7 +498,7 @@ impl Plugin for PodTopologySpread {
             (
                 nodes
                     .iter()
-                    .map(|n| self.score.raw(pod, n, &weights, &recomputed))
+                    .map(|n| self.score.raw(n, &weights, &recomputed))
                     .collect(),
                 &recomputed,
             )
