@@ -1,7 +1,11 @@
 //! The plugin's own copy of the cluster, kept in step by the host's deltas.
 
 use crate::types::{Delta, Node, NodeId, NodeUsage, Pod, PodAffinity, PodId, Resources};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+/// Pod changes remembered for [`Cluster::pod_changes_since`]; a reader
+/// further behind than this rebuilds from scratch.
+const POD_LOG: usize = 1 << 16;
 
 /// A pod on a node, as a plugin that asked for pods sees it.
 #[derive(Debug, Clone)]
@@ -74,6 +78,8 @@ pub struct Cluster {
     node_generation: u64,
     /// Bumped whenever a pod is added to or removed from a node.
     pods_version: u64,
+    /// The most recent pod changes: the version each made, and its node.
+    pod_log: VecDeque<(u64, NodeId)>,
     /// Pods with any pod affinity or anti-affinity term, and their nodes:
     /// upstream's `PodsWithAffinity`, so that a pod without terms of its own
     /// looks only at these.
@@ -146,6 +152,31 @@ impl Cluster {
         self.pods_version
     }
 
+    /// The nodes whose pods changed after `version` (a node may repeat), or
+    /// `None` when those changes are no longer all remembered: the caller
+    /// then recounts from scratch.
+    pub fn pod_changes_since(&self, version: u64) -> Option<impl Iterator<Item = NodeId> + '_> {
+        let oldest = self
+            .pod_log
+            .front()
+            .map_or(self.pods_version + 1, |&(v, _)| v);
+        if version < self.pods_version && oldest > version + 1 {
+            return None;
+        }
+        let start = self.pod_log.partition_point(|&(v, _)| v <= version);
+        Some(self.pod_log.range(start..).map(|&(_, node)| node))
+    }
+
+    /// Records a change to the pods of `node`.
+    fn pods_changed(&mut self, node: NodeId) -> u64 {
+        self.pods_version += 1;
+        if self.pod_log.len() >= POD_LOG {
+            self.pod_log.pop_front();
+        }
+        self.pod_log.push_back((self.pods_version, node));
+        self.pods_version
+    }
+
     /// Adds or replaces a node; its usage and pods are kept on replace.
     pub fn upsert_node(&mut self, id: NodeId, node: Node) {
         self.node_generation += 1;
@@ -187,8 +218,8 @@ impl Cluster {
                 } else {
                     self.affinity_pods.remove(&pod_id);
                 }
-                self.pods_version += 1;
-                let version = self.pods_version;
+                self.node_mut(node_id)?;
+                let version = self.pods_changed(node_id);
                 let node = self.node_mut(node_id)?;
                 node.pods.push(PodEntry { id: pod_id, pod });
                 node.pods_version = version;
@@ -223,8 +254,10 @@ impl Cluster {
             && let Some(i) = info.pods.iter().position(|p| p.id == pod_id)
         {
             info.pods.swap_remove(i);
-            self.pods_version += 1;
-            info.pods_version = self.pods_version;
+            let version = self.pods_changed(node_id);
+            if let Some(Some(info)) = self.nodes.get_mut(node_id as usize) {
+                info.pods_version = version;
+            }
         }
     }
 }
@@ -282,5 +315,31 @@ mod tests {
             .unwrap();
         c.apply(Delta::PodRemoved(10)).unwrap();
         assert!(affinity_pod_names(&c).is_empty());
+    }
+
+    #[test]
+    fn pod_changes_since_names_changed_nodes_until_the_log_forgets() {
+        let mut c = Cluster::new();
+        for id in 0..3u32 {
+            c.apply(Delta::NodeUpserted((id, node(&format!("n{id}")))))
+                .unwrap();
+        }
+        let start = c.pods_version();
+        c.apply(Delta::PodAdded((1, 2, pod("a")))).unwrap();
+        c.apply(Delta::PodAdded((1, 0, pod("a")))).unwrap(); // moved: both nodes change
+        let changed: Vec<NodeId> = c.pod_changes_since(start).unwrap().collect();
+        assert_eq!(changed, [2, 2, 0]);
+        let now = c.pods_version();
+        assert_eq!(c.pod_changes_since(now).unwrap().count(), 0);
+        for i in 0..POD_LOG as u32 {
+            c.apply(Delta::PodAdded((100 + i, 1, pod("b")))).unwrap();
+        }
+        assert!(c.pod_changes_since(start).is_none(), "too old: recount");
+        assert_eq!(
+            c.pod_changes_since(c.pods_version() - 2).unwrap().count(),
+            2
+        );
+        c.apply(Delta::Reset).unwrap();
+        assert!(c.pod_changes_since(now).is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! Matching pods per topology domain, kept across cycles: after the first
 //! count for a (key, selector, namespace), a cycle revisits only the nodes
-//! whose pods changed since, instead of every pod in the cluster.
+//! whose pods changed since (from the cluster's change log), instead of
+//! every pod in the cluster.
 
-use wasm_scheduler_sdk::hash::FastMap;
+use wasm_scheduler_sdk::hash::{FastMap, FastSet};
 use wasm_scheduler_sdk::types::{KeyValue, LabelSelector, NodeId};
 use wasm_scheduler_sdk::{Cluster, NodeInfo, selectors::label_selector_matches};
 
@@ -139,15 +140,25 @@ impl Entry {
         if self.pods_version == cluster.pods_version() {
             return;
         }
-        let since = self.pods_version;
-        for node in cluster.nodes().filter(|n| n.pods_version > since) {
+        let Some(changed) = cluster.pod_changes_since(self.pods_version) else {
+            // Too far behind for the cluster's change log.
+            return self.rebuild(cluster, query);
+        };
+        let mut seen = FastSet::default();
+        for id in changed {
+            if !seen.insert(id) {
+                continue;
+            }
+            let Some(node) = cluster.get(id) else {
+                continue;
+            };
             let Some(domain) = query.domain(node) else {
                 continue;
             };
-            let id = self.domain_id(domain);
+            let domain = self.domain_id(domain);
             let now = query.selector.count(node, query.namespace);
             let before = self.per_node.get(&node.id).copied().unwrap_or(0);
-            self.totals[id] += now - before;
+            self.totals[domain] += now - before;
             if now == 0 {
                 self.per_node.remove(&node.id);
             } else {
