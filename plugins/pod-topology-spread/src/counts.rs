@@ -92,6 +92,10 @@ impl Query<'_> {
 /// The counts of one query, as of a cluster version.
 #[derive(Debug, Default)]
 struct Entry {
+    /// Whether per-domain totals are kept; per-node counts always are. A
+    /// hostname query has a domain per node, and interning thousands of
+    /// names costs more than the counts save.
+    domains_wanted: bool,
     node_generation: u64,
     pods_version: u64,
     /// Domain values, interned.
@@ -116,12 +120,17 @@ impl Entry {
     }
 
     fn rebuild(&mut self, cluster: &Cluster, query: &Query) {
-        *self = Entry::default();
+        *self = Entry {
+            domains_wanted: self.domains_wanted,
+            ..Entry::default()
+        };
         for node in cluster.nodes() {
             if let Some(domain) = query.domain(node) {
-                let id = self.domain_id(domain);
                 let n = query.selector.count(node, query.namespace);
-                self.totals[id] += n;
+                if self.domains_wanted {
+                    let id = self.domain_id(domain);
+                    self.totals[id] += n;
+                }
                 if n != 0 {
                     self.per_node.insert(node.id, n);
                 }
@@ -155,10 +164,12 @@ impl Entry {
             let Some(domain) = query.domain(node) else {
                 continue;
             };
-            let domain = self.domain_id(domain);
             let now = query.selector.count(node, query.namespace);
             let before = self.per_node.get(&node.id).copied().unwrap_or(0);
-            self.totals[domain] += now - before;
+            if self.domains_wanted {
+                let domain = self.domain_id(domain);
+                self.totals[domain] += now - before;
+            }
             if now == 0 {
                 self.per_node.remove(&node.id);
             } else {
@@ -179,7 +190,7 @@ impl CountCache {
     /// Matching pods per domain for `query`, every domain that has a node
     /// taking part (zero counts included).
     pub(crate) fn counts(&mut self, cluster: &Cluster, query: &Query) -> FastMap<String, i64> {
-        let entry = self.entry(cluster, query);
+        let entry = self.entry(cluster, query, true);
         entry
             .domains
             .iter()
@@ -190,16 +201,18 @@ impl CountCache {
 
     /// Matching pods per node for `query`, for the nodes that have any.
     pub(crate) fn per_node(&mut self, cluster: &Cluster, query: &Query) -> FastMap<NodeId, i64> {
-        self.entry(cluster, query).per_node.clone()
+        self.entry(cluster, query, false).per_node.clone()
     }
 
-    /// The entry of `query`, brought up to date.
-    fn entry(&mut self, cluster: &Cluster, query: &Query) -> &Entry {
-        let key = query.cache_key();
+    /// The entry of `query` (with per-domain totals or without), brought up
+    /// to date.
+    fn entry(&mut self, cluster: &Cluster, query: &Query, domains_wanted: bool) -> &Entry {
+        let key = format!("{domains_wanted}\u{0}{}", query.cache_key());
         if !self.entries.contains_key(&key) && self.entries.len() >= MAX_ENTRIES {
             self.entries.clear();
         }
         let entry = self.entries.entry(key).or_insert_with(|| Entry {
+            domains_wanted,
             // Never built: the first refresh rebuilds.
             node_generation: u64::MAX,
             ..Entry::default()
