@@ -20,9 +20,6 @@ pub struct PluginSlot {
     /// The current cycle's pod as this plugin sees it (annotations cut to
     /// what it asked for), given again to an instance rebuilt mid-cycle.
     pod: Option<Arc<Pod>>,
-    /// The cycle pod it was cut from: the next cycle for the same pod
-    /// reuses the cut copy.
-    pod_source: Option<Arc<Pod>>,
     rebuilds: u64,
     /// Calls since the last [`PluginSlot::take_calls`], for metrics.
     calls: Vec<CallRecord>,
@@ -96,7 +93,6 @@ impl PluginSlot {
             needs: instance.info().needs.clone(),
             instance: Some(instance),
             pod: None,
-            pod_source: None,
             rebuilds: 0,
             calls: Vec::new(),
         }
@@ -247,18 +243,12 @@ impl PluginSlot {
     /// The cycle's pod as this plugin asked to see it: without the
     /// annotations it did not ask for, which in real clusters can be
     /// kilobytes lowered into every plugin on every cycle.
-    fn view(&mut self, pod: Arc<Pod>) -> Arc<Pod> {
-        if !has_unwanted(&pod.annotations, &self.needs.pod_annotations) {
-            return pod;
+    fn view(&self, pod: Arc<Pod>) -> Arc<Pod> {
+        if has_unwanted(&pod.annotations, &self.needs.pod_annotations) {
+            Arc::new(cut_annotations(&pod, &self.needs.pod_annotations))
+        } else {
+            pod
         }
-        if let (Some(source), Some(view)) = (&self.pod_source, &self.pod)
-            && Arc::ptr_eq(source, &pod)
-        {
-            return view.clone();
-        }
-        let view = Arc::new(cut_annotations(&pod, &self.needs.pod_annotations));
-        self.pod_source = Some(pod);
-        view
     }
 
     /// Starts a cycle for `pod` (see [`PluginInstance::begin_cycle`]).
