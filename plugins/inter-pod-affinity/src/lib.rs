@@ -130,18 +130,25 @@ impl Terms {
     }
 }
 
-/// Counts per topology pair `(key, value)`.
-type PairCounts = HashMap<(String, String), i64>;
+/// Counts (or scores) per topology key, then value: looked up by `&str`
+/// without building a key, since filter asks once per node and label.
+type PairCounts = HashMap<String, HashMap<String, i64>>;
 
+/// Adds `value` to the pair of `key` and `node`'s value for it, if it has one.
 fn add(counts: &mut PairCounts, node: &NodeInfo, key: &str, value: i64) {
     if let Some(v) = node.label(key) {
-        *counts.entry((key.to_string(), v.to_string())).or_insert(0) += value;
+        *counts
+            .entry(key.to_string())
+            .or_default()
+            .entry(v.to_string())
+            .or_insert(0) += value;
     }
 }
 
 fn count(counts: &PairCounts, key: &str, value: &str) -> i64 {
     counts
-        .get(&(key.to_string(), value.to_string()))
+        .get(key)
+        .and_then(|values| values.get(value))
         .copied()
         .unwrap_or(0)
 }
@@ -156,7 +163,7 @@ struct CycleState {
     anti_affinity_counts: PairCounts,
     existing_anti_affinity_counts: PairCounts,
     /// Score per topology key and value.
-    topology_score: HashMap<String, HashMap<String, i64>>,
+    topology_score: PairCounts,
 }
 
 /// The plugin.
@@ -215,7 +222,7 @@ impl InterPodAffinity {
     }
 
     fn score_terms(
-        scores: &mut HashMap<String, HashMap<String, i64>>,
+        scores: &mut PairCounts,
         terms: &[(i64, Term)],
         target: &Pod,
         node: &NodeInfo,
@@ -227,21 +234,14 @@ impl InterPodAffinity {
     }
 
     fn score_term(
-        scores: &mut HashMap<String, HashMap<String, i64>>,
+        scores: &mut PairCounts,
         term: &Term,
         weight: i64,
         target: &Pod,
         node: &NodeInfo,
     ) {
-        if !term.matches(target) {
-            return;
-        }
-        if let Some(value) = node.label(&term.key) {
-            *scores
-                .entry(term.key.clone())
-                .or_default()
-                .entry(value.to_string())
-                .or_insert(0) += weight;
+        if term.matches(target) {
+            add(scores, node, &term.key, weight);
         }
     }
 }
