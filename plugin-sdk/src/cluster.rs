@@ -27,10 +27,6 @@ pub struct NodeInfo {
     pub usage: NodeUsage,
     /// The pods on the node (only for plugins that asked for pods).
     pub pods: Vec<PodEntry>,
-    /// [`Cluster::pods_version`] when the pods on this node last changed: a
-    /// plugin that keeps per-node sums across cycles revisits only nodes
-    /// whose version is newer than its sums.
-    pub pods_version: u64,
 }
 
 impl NodeInfo {
@@ -41,7 +37,6 @@ impl NodeInfo {
             node,
             usage: NodeUsage::empty(),
             pods: Vec::new(),
-            pods_version: 0,
         }
     }
 
@@ -146,8 +141,8 @@ impl Cluster {
         self.node_generation
     }
 
-    /// A number that grows whenever a pod is added to or removed from a node;
-    /// see [`NodeInfo::pods_version`].
+    /// A number that grows whenever a pod is added to or removed from a
+    /// node; see [`Cluster::pod_changes_since`].
     pub fn pods_version(&self) -> u64 {
         self.pods_version
     }
@@ -168,13 +163,12 @@ impl Cluster {
     }
 
     /// Records a change to the pods of `node`.
-    fn pods_changed(&mut self, node: NodeId) -> u64 {
+    fn pods_changed(&mut self, node: NodeId) {
         self.pods_version += 1;
         if self.pod_log.len() >= POD_LOG {
             self.pod_log.pop_front();
         }
         self.pod_log.push_back((self.pods_version, node));
-        self.pods_version
     }
 
     /// Adds or replaces a node; its usage and pods are kept on replace.
@@ -218,11 +212,10 @@ impl Cluster {
                 } else {
                     self.affinity_pods.remove(&pod_id);
                 }
-                self.node_mut(node_id)?;
-                let version = self.pods_changed(node_id);
-                let node = self.node_mut(node_id)?;
-                node.pods.push(PodEntry { id: pod_id, pod });
-                node.pods_version = version;
+                self.node_mut(node_id)?
+                    .pods
+                    .push(PodEntry { id: pod_id, pod });
+                self.pods_changed(node_id);
                 self.pod_nodes.insert(pod_id, node_id);
             }
             Delta::PodRemoved(pod_id) => {
@@ -254,10 +247,7 @@ impl Cluster {
             && let Some(i) = info.pods.iter().position(|p| p.id == pod_id)
         {
             info.pods.swap_remove(i);
-            let version = self.pods_changed(node_id);
-            if let Some(Some(info)) = self.nodes.get_mut(node_id as usize) {
-                info.pods_version = version;
-            }
+            self.pods_changed(node_id);
         }
     }
 }
